@@ -1,0 +1,279 @@
+"""CAR-T cells: migration, recognition, killing, serial killing and exhaustion, expansion, death.
+
+A CAR-T cell is in one of three states:
+
+* **active**: migrating (persistent random walk, optionally chemotactic) and scanning the tumor
+  cells it touches (its own site and the 8 around it);
+* **engaged**: bound to one tumor cell whose antigen profile satisfies its CAR. It kills at
+  ``kill_rate_per_h`` and lets go without a kill at ``detach_rate_per_h`` (both per hour of contact);
+  the engagement also ends at once if the target dies or no longer carries the antigen;
+* **exhausted**: after ``max_kills`` kills it keeps migrating but no longer kills, secretes or divides.
+
+A binding activates the cell for ``activation_window_h``: activated cells secrete cytokines and
+divide (rate ``ln2/division_time_h``, boosted by IL-2 up to ``1 + il2_max_boost``), into a free
+neighbouring site, at most ``max_divisions`` times per lineage; daughters inherit the parent's
+kill count (exhaustion is heritable) and activation. Each cell dies after an exponentially
+distributed lifespan. Whole populations move and interact in bulk numpy operations; Python runs
+only per event (a kill, a division, a death).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cartsim import rates
+from cartsim.agents.base import LatticeCell
+from cartsim.agents.population import Population
+from cartsim.environment.tissue import CONTACT_OFFSETS, OFFSETS
+from cartsim.snapshot import CAR_T_STATES
+
+ACTIVE, ENGAGED, EXHAUSTED = (CAR_T_STATES.index(s) for s in ("active", "engaged", "exhausted"))
+NO_DIRECTION = -1
+
+
+class CarTCell(LatticeCell):
+    """A CAR-T cell (a Mesa agent). Its state lives in :class:`CarTPopulation` arrays."""
+
+    @property
+    def state(self) -> str:
+        return CAR_T_STATES[self.population.state[self.slot]]
+
+    @property
+    def product(self) -> str:
+        return self.population.designs[self.population.product[self.slot]].name
+
+    @property
+    def kills(self) -> int:
+        return int(self.population.kills[self.slot])
+
+
+class CarTPopulation(Population):
+    """All CAR-T cells of a model."""
+
+    _fields = {
+        "state": (np.int8, (), ACTIVE),
+        "product": (np.int16, (), 0),
+        "kills": (np.int32, (), 0),
+        "divisions": (np.int32, (), 0),
+        "target": (np.int64, (), -1),
+        "target_uid": (np.int64, (), -1),
+        "direction": (np.int8, (), NO_DIRECTION),
+        "last_stimulated": (np.float64, (), -np.inf),  # minute of the last binding
+        "death_at": (np.float64, (), np.inf),  # minute of death (drawn at birth)
+    }
+
+    def __init__(self, model, tissue, config, designs, tumor, dt_min: float):
+        super().__init__(model, tissue, tissue.tcell, tissue.tcell_agents)
+        c = config.car_t
+        self.rng: np.random.Generator = model.rng
+        self.designs = designs
+        self.tumor = tumor
+        self.dt = dt_min
+        self.hop_rate = rates.hop_rate_per_min(c.speed_um_per_min, config.tissue.site_um)
+        self.p_hop = rates.hop_probability(self.hop_rate, dt_min)
+        self.p_keep_direction = rates.persistence_probability(self.hop_rate, c.persistence_min)
+        kill, detach = rates.per_minute(c.kill_rate_per_h), rates.per_minute(c.detach_rate_per_h)
+        # kill and detachment compete; split the chance that either ends the contact in their ratio
+        p_end = float(rates.hazard_probability(kill + detach, dt_min))
+        self.p_kill = p_end * kill / (kill + detach) if kill + detach > 0 else 0.0
+        self.p_detach = p_end - self.p_kill
+        self.max_kills = c.max_kills
+        self.window = c.activation_window_h * rates.MINUTES_PER_HOUR
+        self.division_rate = math.log(2.0) / (c.division_time_h * rates.MINUTES_PER_HOUR)
+        self.il2_boost, self.il2_half_max = c.il2_max_boost, c.il2_half_max_pM
+        self.max_divisions = c.max_divisions
+        self.mean_lifespan = c.lifespan_days * rates.MINUTES_PER_DAY
+        self.chemotaxis = c.chemotaxis
+        self.kills_total = 0
+        self.kill_sites: list[tuple[int, int]] = []  # sites of this step's kills (for cytokine release)
+
+    # ------------------------------------------------------------------ birth and death
+    def add(self, x, y, product: int, now: float, *, kills=0, divisions=0, last_stimulated=-np.inf) -> int:
+        slot = self.allocate()
+        self.alive[slot] = True
+        self.x[slot], self.y[slot] = x, y
+        self.layer[x, y] = slot
+        self.state[slot] = EXHAUSTED if kills >= self.max_kills else ACTIVE
+        self.product[slot] = product
+        self.kills[slot] = kills
+        self.divisions[slot] = divisions
+        self.target[slot] = -1
+        self.direction[slot] = NO_DIRECTION
+        self.last_stimulated[slot] = last_stimulated
+        self.death_at[slot] = now + self.rng.exponential(self.mean_lifespan)
+        self.agents[slot] = CarTCell(self, slot)
+        return slot
+
+    def infuse(self, cells: int, product: int, route: str, now: float) -> int:
+        """Place an infusion of ``cells`` CAR-T at free sites along ``route``; returns how many fitted."""
+        xs, ys = self.tissue.entry_sites(route, cells, self.rng)
+        for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+            self.add(x, y, product, now)
+        return len(xs)
+
+    def die_of_age(self, now: float) -> None:
+        live = self.live_slots()
+        for slot in live[self.death_at[live] <= now].tolist():
+            agent = self.agents[slot]
+            self.release(slot)
+            agent.remove()
+
+    # ------------------------------------------------------------------ killing
+    def attack(self, now: float) -> None:
+        """Engaged cells kill their target, let go, or hold on; engagements whose contact ended stop."""
+        self.kill_sites = []
+        live = self.live_slots()
+        eng = live[self.state[live] == ENGAGED]
+        if eng.size == 0:
+            return
+        tgt = self.target[eng]
+        tumor = self.tumor
+        still_there = tumor.alive[tgt] & (tumor.uid[tgt] == self.target_uid[eng])
+        still_bindable = tumor.bind_p[tgt, self.product[eng]] > 0  # the target may have lost the antigen
+        contact = still_there & still_bindable
+        u = self.rng.random(eng.size)
+        kill = contact & (u < self.p_kill)
+        release = ~contact | (~kill & (u < self.p_kill + self.p_detach))
+        self._disengage(eng[release])
+        killers = eng[kill]
+        if killers.size:
+            # several cells may kill the same target in one step: the first in random order does
+            order = self.rng.permutation(killers.size)
+            _, first = np.unique(self.target[killers[order]], return_index=True)
+            winners = killers[order[first]]
+            for slot in winners.tolist():
+                self.kill(slot, now)
+            self._disengage(killers)  # the others lost their target
+
+    def kill(self, slot: int, now: float) -> None:
+        """This cell kills its target; serial killing continues until ``max_kills``."""
+        target = int(self.target[slot])
+        self.kill_sites.append((int(self.tumor.x[target]), int(self.tumor.y[target])))
+        self.tumor.remove(target, now)
+        self.kills[slot] += 1
+        self.kills_total += 1
+        self.last_stimulated[slot] = now
+
+    def _disengage(self, slots: np.ndarray) -> None:
+        self.target[slots] = -1
+        self.state[slots] = np.where(self.kills[slots] >= self.max_kills, EXHAUSTED, ACTIVE)
+
+    # ------------------------------------------------------------------ recognition
+    def seek_targets(self, now: float) -> None:
+        """Active cells test the tumor cells they touch; a successful binding engages the cell."""
+        live = self.live_slots()
+        act = live[self.state[live] == ACTIVE]
+        if act.size == 0 or self.tumor.count == 0:
+            return
+        nx = self.x[act, None] + CONTACT_OFFSETS[None, :, 0]
+        ny = self.y[act, None] + CONTACT_OFFSETS[None, :, 1]
+        inside = self.tissue.inside(nx, ny)
+        slots = np.where(inside, self.tumor.layer[np.clip(nx, 0, self.tissue.width - 1),
+                                                  np.clip(ny, 0, self.tissue.height - 1)], -1)
+        touching = slots >= 0
+        if not touching.any():
+            return
+        p = np.where(touching, self.tumor.bind_p[np.maximum(slots, 0), self.product[act, None]], 0.0)
+        bound = self.rng.random(p.shape) < p
+        hit = bound.any(axis=1)
+        if not hit.any():
+            return
+        # among several successful contacts, pick one at random
+        choice = np.argmax(bound[hit] * self.rng.random((int(hit.sum()), p.shape[1])), axis=1)
+        cells = act[hit]
+        targets = slots[hit][np.arange(cells.size), choice]
+        self.state[cells] = ENGAGED
+        self.target[cells] = targets
+        self.target_uid[cells] = self.tumor.uid[targets]
+        self.last_stimulated[cells] = now
+
+    # ------------------------------------------------------------------ migration
+    def move(self, chemoattractant: np.ndarray | None) -> None:
+        """Unengaged cells hop to a free neighbouring site (persistent random walk, optional chemotaxis)."""
+        live = self.live_slots()
+        motile = live[self.state[live] != ENGAGED]
+        movers = motile[self.rng.random(motile.size) < self.p_hop]
+        if movers.size == 0:
+            return
+        turn = (self.direction[movers] == NO_DIRECTION) | (self.rng.random(movers.size) >= self.p_keep_direction)
+        turners = movers[turn]
+        new_dir = self.rng.integers(0, 8, size=turners.size)
+        if self.chemotaxis.enabled and chemoattractant is not None and turners.size:
+            new_dir = self._chemotactic_directions(turners, new_dir, chemoattractant)
+        self.direction[turners] = new_dir
+        d = self.direction[movers].astype(np.int64)
+        tx = self.x[movers] + OFFSETS[d, 0]
+        ty = self.y[movers] + OFFSETS[d, 1]
+        ok = self.tissue.inside(tx, ty)
+        cx, cy = np.clip(tx, 0, self.tissue.width - 1), np.clip(ty, 0, self.tissue.height - 1)
+        free = self.tissue.tcell_free_mask()
+        ok &= free[cx, cy]
+        cand = np.flatnonzero(ok)
+        # two cells aiming at one site: the first in random order gets it
+        order = self.rng.permutation(cand)
+        _, first = np.unique(tx[order] * self.tissue.height + ty[order], return_index=True)
+        win = np.zeros(movers.size, dtype=bool)
+        win[order[first]] = True
+        self.direction[movers[~win]] = NO_DIRECTION  # blocked: pick a new direction next hop
+        w = movers[win]
+        self.layer[self.x[w], self.y[w]] = -1
+        self.x[w], self.y[w] = tx[win], ty[win]
+        self.layer[self.x[w], self.y[w]] = w
+
+    def _chemotactic_directions(self, cells: np.ndarray, random_dir: np.ndarray, field: np.ndarray) -> np.ndarray:
+        """With probability ``strength``, a turning cell that senses a gradient heads up it."""
+        nx = self.x[cells, None] + OFFSETS[None, :, 0]
+        ny = self.y[cells, None] + OFFSETS[None, :, 1]
+        inside = self.tissue.inside(nx, ny)
+        values = np.where(
+            inside, field[np.clip(nx, 0, self.tissue.width - 1), np.clip(ny, 0, self.tissue.height - 1)], -np.inf
+        )
+        best = np.argmax(values, axis=1)
+        rise = values[np.arange(cells.size), best] - field[self.x[cells], self.y[cells]]
+        follow = (rise >= self.chemotaxis.sensing_pM) & (self.rng.random(cells.size) < self.chemotaxis.strength)
+        return np.where(follow, best, random_dir)
+
+    # ------------------------------------------------------------------ expansion
+    def activated(self, slots: np.ndarray, now: float) -> np.ndarray:
+        """Mask of cells stimulated within the activation window and not exhausted."""
+        return (now - self.last_stimulated[slots] <= self.window) & (self.state[slots] != EXHAUSTED)
+
+    def proliferate(self, now: float, il2_pM: np.ndarray) -> None:
+        """Activated cells divide into a free neighbouring site, faster with IL-2."""
+        live = self.live_slots()
+        cand = live[self.activated(live, now) & (self.divisions[live] < self.max_divisions)]
+        if cand.size == 0:
+            return
+        c = il2_pM[self.x[cand], self.y[cand]]
+        rate = self.division_rate * (1.0 + self.il2_boost * c / (c + self.il2_half_max))
+        dividing = cand[self.rng.random(cand.size) < rates.hazard_probability(rate, self.dt)]
+        for slot in dividing.tolist():
+            self.divide(slot, now)
+
+    def divide(self, slot: int, now: float) -> None:
+        x, y = int(self.x[slot]), int(self.y[slot])
+        free = [
+            (nx, ny) for nx, ny in self.tissue.free_neighbours(self.layer, x, y)
+            if self.tissue.tcells_squeeze_past_tumor or self.tissue.tumor[nx, ny] < 0
+        ]
+        if not free:
+            return  # no room: the division does not happen
+        nx, ny = free[self.rng.integers(len(free))]
+        self.divisions[slot] += 1
+        self.add(
+            nx, ny, int(self.product[slot]), now,
+            kills=int(self.kills[slot]), divisions=int(self.divisions[slot]),
+            last_stimulated=float(self.last_stimulated[slot]),
+        )
+
+    # ------------------------------------------------------------------ observation
+    def census(self) -> np.ndarray:
+        """Live cells per state (indexed like ``CAR_T_STATES``)."""
+        live = self.live_slots()
+        return np.bincount(self.state[live], minlength=len(CAR_T_STATES))
+
+    def census_by_product(self) -> np.ndarray:
+        live = self.live_slots()
+        return np.bincount(self.product[live], minlength=len(self.designs))

@@ -1,0 +1,136 @@
+"""The ``cartsim`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cartsim import __version__
+from cartsim.config import ConfigError, load_config
+from cartsim.config.loading import parse_value
+
+EXAMPLES = """\
+examples:
+  cartsim run configs/quickstart.yaml
+  cartsim run configs/solid_tumor.yaml --out results/solid --seed 7
+  cartsim run configs/quickstart.yaml --set dosing.0.cells=500 --set antigens.CD19.loss_probability=0.01
+  cartsim validate configs/dual_target.yaml
+  cartsim params > docs/parameters.md
+"""
+
+
+def _parse_sets(items: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        path, sep, value = item.partition("=")
+        if not sep or not path.strip():
+            raise ConfigError(f"--set {item!r}: expected dotted.path=VALUE, e.g. --set dosing.0.cells=500")
+        out[path.strip()] = parse_value(value)
+    return out
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from cartsim.experiments.run import run
+
+    config = load_config(args.config, _parse_sets(args.set))
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: seeds are whole numbers >= 0")
+    out = Path(args.out) if args.out else Path("results") / Path(args.config).stem
+    result = run(config, seed=args.seed, progress=not args.quiet)
+    result.write(out, plots=not args.no_plots)
+    s = result.summary
+    if not args.quiet:
+        print(f"{config.name}: {len(result.timeseries)} records over {config.time.duration_days:g} days "
+              f"in {result.wall_seconds:.1f} s (seed {result.seed})")
+        print(f"  tumor: {s['initial_tumor']} -> nadir {s['min_tumor']} on day {s['day_of_nadir']:g} "
+              f"-> {s['final_tumor']} at the end")
+        if s["eradicated"]:
+            print(f"  eradicated on day {s['eradication_day']:g}")
+        if s["relapsed"]:
+            frac = s["antigen_negative_fraction_at_relapse"]
+            print(f"  relapse on day {s['relapse_day']:g} ({frac:.0%} antigen-negative)")
+        print(f"  CAR-T peak {s['peak_cart']} on day {s['peak_cart_day']:g}; peak IL-6 {s['peak_IL6_pM']:.3g} pM; "
+              f"{s['kills_total']} kills")
+        print(f"  results in {out}/")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config, _parse_sets(args.set))
+    products = ", ".join(f"{p.name} ({' '.join(p.targets)}, {p.logic})" for p in config.products)
+    print(f"{args.config}: valid. {config.tissue.width}×{config.tissue.height} sites, "
+          f"{config.tumor.initial.cells} tumor cells ({config.tumor.initial.type}), products: {products}, "
+          f"{len(config.dosing)} infusion(s), {config.time.duration_days:g} days.")
+    return 0
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    from cartsim.config.docs import parameters_markdown
+
+    if args.json_schema:
+        from cartsim.config import ExperimentConfig
+
+        print(json.dumps(ExperimentConfig.model_json_schema(), indent=2))
+    else:
+        print(parameters_markdown(), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cartsim",
+        description="Agent-based simulation of CAR-T cell therapy against tumors. "
+        "Experiments are YAML files (see configs/ and docs/parameters.md).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cartsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_config_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("config", help="experiment YAML file")
+        p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                       help="override a config value by dotted path (list items by index), "
+                       "e.g. --set dosing.0.cells=500; repeatable")
+
+    p = sub.add_parser("run", help="run one experiment and write tables, plots and a summary",
+                       description="Run one experiment. Writes config.yaml (resolved, with seed and "
+                       "version), timeseries.parquet, summary.json, snapshots.npz, timeseries.png and "
+                       "tissue.png into the output folder.")
+    add_config_args(p)
+    p.add_argument("--out", metavar="DIR", help="output folder (default: results/<config name>)")
+    p.add_argument("--seed", type=int, help="random seed (default: the config's seed)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("validate", help="check an experiment file without running it")
+    add_config_args(p)
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("params", help="print every parameter with unit, default, range and source")
+    p.add_argument("--json-schema", action="store_true", help="print the JSON Schema instead (for editors)")
+    p.set_defaults(func=_cmd_params)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"cartsim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cartsim: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"cartsim: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,414 @@
+"""The experiment schema: every parameter with its unit, default, allowed range and source.
+
+All rates and durations here are in physical units (hours, minutes, days, µm, µm²/s,
+molecules per cell). Conversion to per-step probabilities happens only in :mod:`cartsim.rates`.
+``docs/parameters.md`` is generated from this module (``cartsim params``), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+def P(default: Any, unit: str, source: str, **constraints: Any) -> Any:
+    """A parameter field carrying its unit and the source of its default."""
+    return Field(default, json_schema_extra={"unit": unit, "source": source}, **constraints)
+
+
+class Section(BaseModel):
+    """Base for all config sections: unknown keys are typos, types are strict."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------------------- tissue
+class TissueConfig(Section):
+    """The 2-D grid of tissue sites.
+
+    A site is one tumor-cell diameter wide and holds at most one tumor cell and at most one
+    CAR-T cell: T cells (~7 µm) are smaller than tumor cells and squeeze between them, so a
+    T cell may share a site with a tumor cell when ``tcells_squeeze_past_tumor`` is true.
+    """
+
+    width: int = P(60, "sites", "scenario choice", ge=5, le=2000)
+    height: int = P(60, "sites", "scenario choice", ge=5, le=2000)
+    site_um: float = P(
+        15.0, "µm",
+        "one tumor-cell diameter: lymphoma lines ~10-15 µm; PhysiCell's default cell volume "
+        "2,494 µm³ is a 16.8 µm sphere (Ghaffarizadeh et al. 2018)",
+        gt=1, le=100,
+    )
+    tcells_squeeze_past_tumor: bool = P(
+        True, "-", "T cells migrate through tumor tissue (Boissonnas et al. 2007, J Exp Med)"
+    )
+    vessels: int = P(
+        20, "sites", "assumed; only used by the 'vessels' entry route", ge=1, le=100000
+    )
+
+
+# --------------------------------------------------------------------------------------- time
+class TimeConfig(Section):
+    """Simulated time. The internal step ``dt_min`` is a numerical choice; results must not depend on it."""
+
+    duration_days: float = P(21.0, "days", "scenario choice", gt=0, le=3650)
+    record_every_h: float = P(
+        6.0, "hours", "output resolution; one Mesa step() per record", gt=0, le=24 * 30
+    )
+    dt_min: float | None = P(
+        None, "minutes",
+        "numerical step; null picks the largest step that keeps every per-step probability "
+        "small (see cartsim.rates.choose_dt)",
+        gt=0, le=60,
+    )
+    cytokine_dt_min: float = P(
+        10.0, "minutes",
+        "interval between cytokine field updates; the field solver is exact in time for sources "
+        "held constant over the interval, so this only delays what cells sense by < 10 min",
+        gt=0, le=120,
+    )
+    snapshot_days: list[float] = P(
+        [], "days", "grid snapshots written at these days (plus the last day)"
+    )
+
+    @field_validator("snapshot_days")
+    @classmethod
+    def _non_negative(cls, v: list[float]) -> list[float]:
+        if any(d < 0 for d in v):
+            raise ValueError("snapshot days must be >= 0")
+        return sorted(v)
+
+
+# --------------------------------------------------------------------------------------- tumor
+class AntigenConfig(Section):
+    """One surface antigen: density across cells, and how it is lost."""
+
+    mean_density: float = P(
+        22000.0, "molecules/cell",
+        "CD19 on normal B cells 22 ± 7 ×10³ per cell (Ginaldi et al. 1998, J Clin Pathol)",
+        gt=0, le=1e7,
+    )
+    cv: float = P(
+        0.32, "-",
+        "cell-to-cell coefficient of variation (log-normal); 7/22 from Ginaldi et al. 1998",
+        ge=0, le=5,
+    )
+    negative_fraction: float = P(
+        0.0, "fraction", "pre-existing antigen-negative cells at the start; scenario choice", ge=0, le=1
+    )
+    loss_probability: float = P(
+        1e-3, "per division",
+        "probability that a daughter loses the antigen at division (antigen escape); scenario "
+        "parameter, varied in sweeps",
+        ge=0, le=1,
+    )
+
+
+class InitialTumorConfig(Section):
+    type: Literal["nodule", "dispersed"] = P(
+        "nodule", "-", "nodule: a solid disk of cells; dispersed: cells scattered (liquid tumor)"
+    )
+    cells: int = P(400, "cells", "scenario choice", ge=1, le=10_000_000)
+
+
+class TumorConfig(Section):
+    """Tumor cell biology."""
+
+    doubling_time_h: float = P(
+        38.6, "hours",
+        "population doubling time in free space without death; organoid cell cycle 38.6 ± 3.7 h "
+        "(Luque et al. 2024, Sci Rep); Burkitt lines 31-67 h (Cell Prolif 1980)",
+        gt=1, le=24 * 365,
+    )
+    cycle_cv: float = P(
+        0.096, "-",
+        "coefficient of variation of cell-cycle duration (gamma distributed); 3.7/38.6 from "
+        "Luque et al. 2024",
+        gt=0.01, le=1.0,
+    )
+    death_rate_per_day: float = P(
+        0.04, "1/day", "baseline death ~4 %/day in childhood B-ALL (Br J Haematol 1997;98:999)",
+        ge=0, le=10,
+    )
+    density_inheritance_cv: float = P(
+        0.1, "-",
+        "multiplicative noise on a daughter's antigen density (log-normal); assumed",
+        ge=0, le=2,
+    )
+    initial: InitialTumorConfig = InitialTumorConfig()
+
+
+# --------------------------------------------------------------------------------------- CAR-T
+class ThresholdActivation(Section):
+    rule: Literal["threshold"] = "threshold"
+    threshold: float = P(
+        2000.0, "molecules/cell",
+        "CD19-28ζ CAR needs ~2,000 CD19 per cell (Majzner et al. 2020, Cancer Discov)",
+        ge=0, le=1e7,
+    )
+
+
+class CarcadeActivation(Section):
+    """CARCADE's binding probability (Prybutok et al. 2022, Front Mol Biosci 9:849363)."""
+
+    rule: Literal["carcade"] = "carcade"
+    kd_M: float = P(1e-7, "M", "CAR affinity K_D (CARCADE default)", gt=0, le=1)
+    cars_per_cell: float = P(50000.0, "CARs/T cell", "CARCADE default", gt=0, le=1e7)
+    f: float = P(0.2, "-", "CARCADE default", gt=0, le=1)
+    alpha: float = P(3.0, "-", "CARCADE default", gt=0, le=100)
+    beta: float = P(0.01, "-", "CARCADE default", gt=0, le=100)
+
+
+Activation = Annotated[ThresholdActivation | CarcadeActivation, Field(discriminator="rule")]
+
+
+class ProductConfig(Section):
+    """A CAR-T product: which antigens it targets, with which logic, and how it is activated."""
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")
+    targets: list[str] = Field(min_length=1, max_length=4)
+    logic: Literal["single", "or", "and"] = P(
+        "single", "-", "single: one antigen; or: either antigen activates; and: both needed"
+    )
+    activation: Activation = ThresholdActivation()
+
+    @model_validator(mode="after")
+    def _logic_matches_targets(self) -> ProductConfig:
+        if self.logic == "single" and len(self.targets) != 1:
+            raise ValueError("logic 'single' takes exactly one target; use 'or' or 'and' for several")
+        if self.logic in ("or", "and") and len(self.targets) < 2:
+            raise ValueError(f"logic '{self.logic}' needs at least two targets")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError("targets must not repeat")
+        return self
+
+
+class ChemotaxisConfig(Section):
+    enabled: bool = P(False, "-", "chemotaxis up the IFN-γ gradient; off by default")
+    cytokine: Literal["IL2", "IFNg", "IL6"] = P("IFNg", "-", "chemoattractant field")
+    strength: float = P(
+        0.5, "probability",
+        "chance that a turning T cell picks the steepest uphill direction instead of a random one "
+        "when it senses a gradient; assumed",
+        ge=0, le=1,
+    )
+    sensing_pM: float = P(
+        0.1, "pM per site", "smallest concentration difference between neighbours a cell senses; assumed",
+        gt=0, le=1e6,
+    )
+
+
+class CarTConfig(Section):
+    """CAR-T cell biology, shared by all products."""
+
+    speed_um_per_min: float = P(
+        5.0, "µm/min",
+        "CAR-T speed 5 µm/min (Luque et al. 2024); T cells in tumors 5-10 µm/min (Boissonnas 2007)",
+        gt=0, le=50,
+    )
+    persistence_min: float = P(
+        10.0, "minutes", "directional persistence of CAR-T migration (Luque et al. 2024)", gt=0, le=1000
+    )
+    chemotaxis: ChemotaxisConfig = ChemotaxisConfig()
+    kill_rate_per_h: float = P(
+        2.4, "1/hour of contact",
+        "CAR-T in bone marrow engage, kill and detach within ~25 min (Cazaux et al. 2019, J Exp Med); "
+        "CTLs in solid tumors ~6 h per kill (Breart et al. 2008, J Clin Invest)",
+        ge=0, le=600,
+    )
+    detach_rate_per_h: float = P(
+        1.0, "1/hour of contact",
+        "unproductive contacts end without a kill; many contacts are unproductive (Cazaux et al. "
+        "2019); rate assumed",
+        ge=0, le=600,
+    )
+    max_kills: int = P(
+        10, "kills",
+        "serial killing limit before exhaustion: 10 bindings in CARCADE (Prybutok 2022); "
+        "2-16 kills per CTL per day (Halle 2016)",
+        ge=1, le=1000,
+    )
+    activation_window_h: float = P(
+        24.0, "hours",
+        "a stimulated CAR-T stays activated (secretes, proliferates) this long after its last "
+        "engagement; CAR-T serial killing fades after ~20 h (Davenport et al. 2015); assumed",
+        gt=0, le=24 * 60,
+    )
+    division_time_h: float = P(
+        24.0, "hours",
+        "doubling time of activated CAR-T without IL-2 help; with full IL-2 help the doubling "
+        "time halves to 12 h, bracketing the ~0.78 d clinical expansion (Stein et al. 2019)",
+        gt=1, le=24 * 60,
+    )
+    il2_max_boost: float = P(
+        1.0, "-", "extra division rate at saturating IL-2 (1 = twice as fast); assumed", ge=0, le=10
+    )
+    il2_half_max_pM: float = P(
+        10.0, "pM", "high-affinity IL-2 receptor K_D ~10 pM (Wang & Smith 1987, J Exp Med)", gt=0, le=1e6
+    )
+    max_divisions: int = P(10, "divisions", "at most 10 divisions per lineage (CARCADE)", ge=0, le=100)
+    lifespan_days: float = P(
+        8.6, "days", "mean CAR-T lifespan 8.6 d (Luque et al. 2024); ~10 d in PhysiCell", gt=0, le=3650
+    )
+
+
+# --------------------------------------------------------------------------------------- cytokines
+class CytokineConfig(Section):
+    """One diffusing cytokine: transport, decay and secretion."""
+
+    diffusivity_um2_per_s: float = P(10.0, "µm²/s", "see per-cytokine defaults", ge=0, le=1e4)
+    half_life_min: float = P(30.0, "minutes", "see per-cytokine defaults", gt=0, le=1e6)
+    secretion_per_activated_cell_per_min: float = P(
+        0.0, "molecules/cell/min", "see per-cytokine defaults", ge=0, le=1e7
+    )
+    release_per_kill: float = P(0.0, "molecules/kill", "see per-cytokine defaults", ge=0, le=1e9)
+
+
+class CytokinesConfig(Section):
+    IL2: CytokineConfig = Field(
+        CytokineConfig(
+            diffusivity_um2_per_s=10.0,  # ARCADE; Busse et al. 2010 PNAS
+            half_life_min=12.9,  # serum half-life 12.9 min (Konrad et al. 1990)
+            secretion_per_activated_cell_per_min=293.0,  # CARCADE CD4 CAR-T
+        ),
+        json_schema_extra={
+            "unit": "-",
+            "source": "D = 10 µm²/s (ARCADE; Busse et al. 2010 PNAS); half-life 12.9 min (Konrad "
+            "et al. 1990); 293 molecules/cell/min when active (CARCADE CD4 CAR-T)",
+        },
+    )
+    IFNg: CytokineConfig = Field(
+        CytokineConfig(
+            diffusivity_um2_per_s=1.45,  # Liao et al. 2014
+            half_life_min=30.0,  # assumed
+            secretion_per_activated_cell_per_min=300.0,  # assumed, same order as IL-2
+        ),
+        json_schema_extra={
+            "unit": "-",
+            "source": "D ≈ 1.45 µm²/s (Liao et al. 2014); half-life 30 min and secretion "
+            "300 molecules/cell/min assumed (same order as IL-2); cytokine range ~250 µm with "
+            "10-30 min time constants (Francis & Palsson 1997)",
+        },
+    )
+    IL6: CytokineConfig = Field(
+        CytokineConfig(
+            diffusivity_um2_per_s=10.0,  # assumed, a 21 kDa protein like IL-2 (15 kDa)
+            half_life_min=60.0,  # between minutes i.v. and ~5 h s.c.
+            secretion_per_activated_cell_per_min=50.0,  # CRS proxy, assumed
+            release_per_kill=1000.0,  # CRS proxy, assumed
+        ),
+        json_schema_extra={
+            "unit": "-",
+            "source": "CRS proxy released in proportion to CAR-T activation and killing (relative "
+            "scale assumed); half-life between minutes i.v. and ~5 h s.c.; D assumed as for IL-2",
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------- dosing
+class InfusionConfig(Section):
+    day: float = P(0.0, "days", "scenario choice", ge=0, le=3650)
+    cells: int = P(200, "cells", "scenario choice", ge=1, le=10_000_000)
+    product: str = Field(min_length=1)
+    route: Literal["edge", "vessels", "uniform"] = P(
+        "edge", "-",
+        "edge: cells enter at the tissue boundary; vessels: next to random vessel sites; "
+        "uniform: anywhere",
+    )
+
+
+# --------------------------------------------------------------------------------------- top level
+class ExperimentConfig(Section):
+    """A complete experiment: tissue, tumor, antigens, CAR-T products, cytokines and dosing."""
+
+    name: str = Field("experiment", min_length=1, max_length=80)
+    description: str = ""
+    seed: int = P(1, "-", "base random seed; same seed and config give identical results", ge=0)
+    tissue: TissueConfig = TissueConfig()
+    time: TimeConfig = TimeConfig()
+    antigens: dict[str, AntigenConfig] = Field(
+        default_factory=lambda: {"CD19": AntigenConfig()}, min_length=1, max_length=4
+    )
+    tumor: TumorConfig = TumorConfig()
+    car_t: CarTConfig = CarTConfig()
+    products: list[ProductConfig] = Field(
+        default_factory=lambda: [ProductConfig(name="CAR19", targets=["CD19"])], min_length=1
+    )
+    cytokines: CytokinesConfig = CytokinesConfig()
+    dosing: list[InfusionConfig] = Field(
+        default_factory=lambda: [InfusionConfig(product="CAR19")], min_length=0
+    )
+
+    @field_validator("antigens")
+    @classmethod
+    def _antigen_names(cls, v: dict[str, AntigenConfig]) -> dict[str, AntigenConfig]:
+        for name in v:
+            if not name or not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"antigen name {name!r} must be letters, digits, '_' or '-'")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> ExperimentConfig:
+        antigens = list(self.antigens)
+        names = [p.name for p in self.products]
+        if len(set(names)) != len(names):
+            raise ValueError("products: names must be unique")
+        for i, product in enumerate(self.products):
+            for target in product.targets:
+                if target not in self.antigens:
+                    raise ValueError(
+                        f"products[{i}].targets: unknown antigen {target!r}; "
+                        f"antigens defined are {antigens}"
+                    )
+        for i, dose in enumerate(self.dosing):
+            if dose.product not in names:
+                raise ValueError(
+                    f"dosing[{i}].product: unknown product {dose.product!r}; products are {names}"
+                )
+            if dose.day > self.time.duration_days:
+                raise ValueError(
+                    f"dosing[{i}].day: {dose.day} is after the end of the run "
+                    f"(time.duration_days = {self.time.duration_days})"
+                )
+        sites = self.tissue.width * self.tissue.height
+        if self.tumor.initial.cells > sites:
+            raise ValueError(
+                f"tumor.initial.cells: {self.tumor.initial.cells} cells do not fit on "
+                f"{self.tissue.width}×{self.tissue.height} = {sites} sites"
+            )
+        for i, dose in enumerate(self.dosing):
+            if dose.cells > sites:
+                raise ValueError(
+                    f"dosing[{i}].cells: {dose.cells} CAR-T do not fit on {sites} sites "
+                    "(one CAR-T per site)"
+                )
+        if self.tissue.vessels > sites:
+            raise ValueError(f"tissue.vessels: more vessels ({self.tissue.vessels}) than sites ({sites})")
+        return self
+
+    # ------------------------------------------------------------------ conveniences
+    @property
+    def antigen_names(self) -> tuple[str, ...]:
+        return tuple(self.antigens)
+
+    def product(self, name: str) -> ProductConfig:
+        return next(p for p in self.products if p.name == name)
+
+    @property
+    def infusion_days(self) -> list[float]:
+        return sorted({d.day for d in self.dosing})
+
+
+def site_volume_litre(site_um: float) -> float:
+    """Volume of one site (a cube of side ``site_um`` µm), in litres."""
+    return site_um**3 * 1e-15
+
+
+AVOGADRO = 6.02214076e23
+
+
+def molecules_to_pM(site_um: float) -> float:
+    """Factor converting molecules per site into picomolar."""
+    return 1e12 / (AVOGADRO * site_volume_litre(site_um))
+

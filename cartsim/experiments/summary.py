@@ -1,0 +1,96 @@
+"""Outcome metrics of one run, computed from its time series.
+
+Definitions (tumor burden B(t) = live tumor cells; baseline B0 = burden at the first infusion,
+or at the start when there is none):
+
+* nadir: the minimum of B after the first infusion, and its day;
+* eradication: B reaches 0; its day is the first such record;
+* response: the nadir is at most ``RESPONSE_FRACTION``·B0;
+* relapse: after a response, B climbs back to at least ``RELAPSE_FRACTION``·B0; its day is the
+  first such record. Relapse is called antigen-negative when most relapsing cells lack at least
+  one antigen;
+* area under the tumor curve: ∫B dt by the trapezoid rule (cell·days).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+RESPONSE_FRACTION = 0.25
+RELAPSE_FRACTION = 0.5
+
+
+def _negative_fraction(row: pd.Series, phenotype_cols: list[str], antigen: str | None = None) -> float:
+    total = row["tumor_total"]
+    if total <= 0:
+        return math.nan
+    neg = 0.0
+    for col in phenotype_cols:
+        name = col.removeprefix("tumor_")
+        if antigen is None:
+            lacks = "-" in name
+        else:
+            lacks = f"{antigen}-" in name
+        if lacks:
+            neg += row[col]
+    return float(neg / total)
+
+
+def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[float]) -> dict:
+    """Summary metrics (see the module docstring) as a JSON-ready dict."""
+    day = ts["day"].to_numpy(float)
+    burden = ts["tumor_total"].to_numpy(float)
+    pheno_cols = [c for c in ts.columns if c.startswith("tumor_") and c != "tumor_total"]
+    first_dose = min(infusion_days) if infusion_days else 0.0
+    after = day >= first_dose - 1e-9
+    i0 = int(np.argmax(after))
+    baseline = float(burden[i0])
+    post = np.flatnonzero(after)
+    i_nadir = int(post[np.argmin(burden[post])])
+    nadir = float(burden[i_nadir])
+    zero = np.flatnonzero(burden == 0)
+    eradicated = bool(zero.size)
+    responded = baseline > 0 and nadir <= RESPONSE_FRACTION * baseline
+    relapse_idx = None
+    if responded:
+        later = np.flatnonzero((np.arange(len(day)) > i_nadir) & (burden >= RELAPSE_FRACTION * baseline))
+        relapse_idx = int(later[0]) if later.size else None
+    last = ts.iloc[-1]
+    cart = ts["cart_total"].to_numpy(float)
+    i_peak = int(np.argmax(cart))
+    il6 = ts["IL6_max"].to_numpy(float)
+    summary = {
+        "final_tumor": int(burden[-1]),
+        "initial_tumor": int(burden[0]),
+        "baseline_tumor": int(baseline),
+        "min_tumor": int(nadir),
+        "day_of_nadir": float(day[i_nadir]),
+        "tumor_reduction_at_nadir": float(1 - nadir / baseline) if baseline > 0 else math.nan,
+        "eradicated": eradicated,
+        "eradication_day": float(day[zero[0]]) if eradicated else None,
+        "responded": bool(responded),
+        "relapsed": relapse_idx is not None,
+        "relapse_day": float(day[relapse_idx]) if relapse_idx is not None else None,
+        "antigen_negative_fraction_end": _negative_fraction(last, pheno_cols),
+        "antigen_negative_fraction_at_relapse": (
+            _negative_fraction(ts.iloc[relapse_idx], pheno_cols) if relapse_idx is not None else None
+        ),
+        "peak_cart": int(cart[i_peak]),
+        "peak_cart_day": float(day[i_peak]),
+        "final_cart": int(cart[-1]),
+        "peak_IL6_pM": float(il6.max()),
+        "peak_IL6_day": float(day[int(np.argmax(il6))]),
+        "peak_IFNg_pM": float(ts["IFNg_max"].max()),
+        "kills_total": int(last["kills_total"]),
+        "tumor_auc_cell_days": float(np.trapezoid(burden, day)),
+        "infusion_days": [float(d) for d in infusion_days],
+    }
+    frac = summary["antigen_negative_fraction_at_relapse"]
+    summary["antigen_negative_relapse"] = bool(frac is not None and frac > 0.5)
+    for a in antigens:
+        summary[f"{a}_negative_fraction_end"] = _negative_fraction(last, pheno_cols, a)
+    # JSON has no NaN: report undefined fractions (no tumor left) as null
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}

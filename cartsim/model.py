@@ -1,0 +1,228 @@
+"""CarTModel: CAR-T cells against a tumor on a tissue grid, as a Mesa model.
+
+One call of :meth:`CarTModel.step` advances the model by ``time.record_every_h`` hours of
+simulated time (one row of the time series); inside, the model runs internal steps of ``dt``
+minutes (:func:`cartsim.rates.choose_dt`). The schedule of one internal step:
+
+1. infusions due now enter the tissue;
+2. tumor divisions and deaths due within the step happen, in time order;
+3. CAR-T cells that reached the end of their lifespan die;
+4. engaged CAR-T kill, let go, or hold on;
+5. active CAR-T test the tumor cells they touch and engage on binding;
+6. unengaged CAR-T migrate;
+7. activated CAR-T divide;
+8. activated CAR-T secrete cytokines; every ``cytokine_dt_min`` the fields diffuse and decay.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+from mesa import DataCollector
+
+from cartsim import rates
+from cartsim.agents.car import CarDesign
+from cartsim.agents.cart import EXHAUSTED, CarTPopulation
+from cartsim.agents.tumor import TumorPopulation
+from cartsim.config import ExperimentConfig, apply_overrides, parse_config, resolve_shortcuts
+from cartsim.config.loading import read_yaml
+from cartsim.environment.cytokines import CYTOKINES, CytokineFields
+from cartsim.environment.tissue import Tissue
+from cartsim.snapshot import CAR_T_STATES, Snapshot, phenotype_names
+
+
+def resolve_config(config: ExperimentConfig | dict | str | Path | None, params: dict[str, Any]) -> ExperimentConfig:
+    """A validated config from a config object, a mapping, a YAML path or nothing, plus keyword overrides."""
+    if isinstance(config, ExperimentConfig) and not params:
+        return config
+    if config is None:
+        data: dict[str, Any] = {}
+    elif isinstance(config, ExperimentConfig):
+        data = config.model_dump(mode="python")
+    elif isinstance(config, dict):
+        data = config
+    else:
+        data = read_yaml(config)
+    if params:
+        data = apply_overrides(data, resolve_shortcuts(params, data))
+    return parse_config(data)
+
+
+class CarTModel(mesa.Model):
+    """CAR-T therapy against a tumor, in physical units.
+
+    Args:
+        config: an :class:`~cartsim.config.ExperimentConfig`, a mapping in the YAML layout, or the
+            path of a YAML file; ``None`` uses the defaults.
+        rng: seed or numpy Generator (Mesa's convention); defaults to the config's ``seed``.
+        **params: keyword parameters applied on top of ``config``: shortcuts such as ``dose``,
+            ``infusion_day``, ``antigen_loss_probability``, ``negative_fraction``, ``product``,
+            ``kill_rate_per_h``, ``tumor_type``, ``tumor_cells``, ``duration_days``, or any dotted
+            config path (``**{"tumor.doubling_time_h": 30}``). This is what ``mesa.batch_run`` passes.
+    """
+
+    def __init__(self, config: ExperimentConfig | dict | str | Path | None = None, *, rng=None, **params: Any):
+        cfg = resolve_config(config, params)
+        super().__init__(rng=cfg.seed if rng is None else rng)
+        self.config = cfg
+        c = cfg
+        self.record_min = c.time.record_every_h * rates.MINUTES_PER_HOUR
+        self.duration_min = c.time.duration_days * rates.MINUTES_PER_DAY
+        self.dt = self._choose_dt(c)
+        self.n_field = max(1, round(c.time.cytokine_dt_min / self.dt))
+        self.minutes = 0.0
+        self._substeps = 0
+
+        self.tissue = Tissue(
+            self, c.tissue.width, c.tissue.height, c.tissue.site_um,
+            c.tissue.tcells_squeeze_past_tumor, c.tissue.vessels,
+        )
+        antigens = c.antigen_names
+        self.designs = [CarDesign.from_config(p, antigens, c.tissue.site_um) for p in c.products]
+        hop_rate = rates.hop_rate_per_min(c.car_t.speed_um_per_min, c.tissue.site_um)
+        bind = lambda p: rates.encounter_probability_per_step(p, hop_rate, self.dt)  # noqa: E731
+        self.tumor = TumorPopulation(self, self.tissue, c, self.designs, self.dt, bind)
+        self.cart = CarTPopulation(self, self.tissue, c, self.designs, self.tumor, self.dt)
+        self.cytokines = CytokineFields(self.tissue, c, self.n_field * self.dt)
+        self._il2_pM = self.cytokines.concentration_pM("IL2")
+        self._chemo_pM = self.cytokines.concentration_pM(c.car_t.chemotaxis.cytokine)
+        product_index = {p.name: i for i, p in enumerate(c.products)}
+        self._doses = sorted(
+            (d.day * rates.MINUTES_PER_DAY, d.cells, product_index[d.product], d.route) for d in c.dosing
+        )
+        self.cells_infused = 0
+
+        self.tumor.seed(c.tumor.initial, now=0.0)
+        self.phenotypes = phenotype_names(antigens)
+        self.datacollector = DataCollector(model_reporters=self._reporters())
+        self._census: dict[str, float] = self.census()
+        self.datacollector.collect(self)
+
+    # ------------------------------------------------------------------ time
+    def _choose_dt(self, c: ExperimentConfig) -> float:
+        """The internal step (minutes): configured or automatic, adjusted to divide the record interval."""
+        if c.time.dt_min is not None:
+            dt = c.time.dt_min
+        else:
+            hop_rate = rates.hop_rate_per_min(c.car_t.speed_um_per_min, c.tissue.site_um)
+            t = c.car_t
+            dt = rates.choose_dt(
+                hop_rate=hop_rate,
+                hazards_per_min=[
+                    rates.per_minute(t.kill_rate_per_h + t.detach_rate_per_h),
+                    2 * math.log(2) / (t.division_time_h * 60) * (1 + t.il2_max_boost),
+                ],
+            )
+        n = math.ceil(self.record_min / dt - 1e-9)
+        return self.record_min / n
+
+    @property
+    def day(self) -> float:
+        """Simulated time in days."""
+        return self.minutes / rates.MINUTES_PER_DAY
+
+    def step(self) -> None:
+        """Advance by one record interval (``time.record_every_h``) and record one row."""
+        end = min(self.minutes + self.record_min, self.duration_min)
+        while self.minutes < end - 1e-6:
+            self.advance()
+        self._census = self.census()
+        self.datacollector.collect(self)
+        if self.minutes >= self.duration_min - 1e-6:
+            self.running = False
+
+    def run(self) -> None:
+        """Run to the configured duration."""
+        while self.running:
+            self.step()
+
+    def advance(self) -> None:
+        """One internal step of ``dt`` minutes (the schedule in the module docstring)."""
+        now = self.minutes
+        end = now + self.dt
+        self.infuse_due(now)
+        self.tumor.process_events(until=end)
+        cart = self.cart
+        cart.die_of_age(end)
+        cart.attack(end)
+        if cart.kill_sites:
+            self.cytokines.release_on_kill(cart.kill_sites)
+        cart.seek_targets(end)
+        cart.move(self._chemo_pM if cart.chemotaxis.enabled else None)
+        cart.proliferate(end, self._il2_pM)
+        live = cart.live_slots()
+        secreting = live[cart.activated(live, end)]
+        self.cytokines.secrete(cart.x[secreting], cart.y[secreting], self.dt)
+        self._substeps += 1
+        if self._substeps % self.n_field == 0:
+            self.cytokines.advance()
+            self._il2_pM = self.cytokines.concentration_pM("IL2")
+            self._chemo_pM = self.cytokines.concentration_pM(self.config.car_t.chemotaxis.cytokine)
+        self.minutes = self._substeps * self.dt
+
+    def infuse_due(self, now: float) -> None:
+        while self._doses and self._doses[0][0] <= now + 1e-6:
+            _, cells, product, route = self._doses.pop(0)
+            self.cells_infused += self.cart.infuse(cells, product, route, now)
+
+    # ------------------------------------------------------------------ observation
+    def census(self) -> dict[str, float]:
+        """The numbers recorded in the time series (see ``docs`` for units)."""
+        out: dict[str, float] = {"day": self.day}
+        by_pheno = self.tumor.census()
+        out["tumor_total"] = int(by_pheno.sum())
+        for name, n in zip(self.phenotypes, by_pheno.tolist(), strict=True):
+            out[f"tumor_{name}"] = n
+        by_state = self.cart.census()
+        out["cart_total"] = int(by_state.sum())
+        for name, n in zip(CAR_T_STATES, by_state.tolist(), strict=True):
+            out[f"cart_{name}"] = n
+        for design, n in zip(self.designs, self.cart.census_by_product().tolist(), strict=True):
+            out[f"cart_product_{design.name}"] = n
+        out["kills_total"] = self.cart.kills_total
+        out["divisions_tumor_total"] = self.tumor.divisions
+        out["cells_infused"] = self.cells_infused
+        for name in CYTOKINES:
+            field = self.cytokines.fields[name]
+            out[f"{name}_total"] = float(field.sum())
+            out[f"{name}_max"] = float(field.max()) * self.cytokines.to_pM
+        return out
+
+    def _reporters(self) -> dict[str, Any]:
+        keys = ["day", "tumor_total", *(f"tumor_{p}" for p in self.phenotypes), "cart_total",
+                *(f"cart_{s}" for s in CAR_T_STATES), *(f"cart_product_{d.name}" for d in self.designs),
+                "kills_total", "divisions_tumor_total", "cells_infused"]
+        keys += [f"{n}_{k}" for n in CYTOKINES for k in ("total", "max")]
+        return {k: (lambda m, k=k: m._census[k]) for k in keys}
+
+    def snapshot(self) -> Snapshot:
+        """The tissue now, as plain arrays indexed [y, x]."""
+        t, tumor, cart = self.tissue, self.tumor, self.cart
+        pheno = np.full((t.width, t.height), -1, dtype=np.int8)
+        antigen = np.zeros((len(self.config.antigens), t.width, t.height), dtype=np.float32)
+        slots = tumor.live_slots()
+        pheno[tumor.x[slots], tumor.y[slots]] = tumor.phenotype_codes(slots)
+        antigen[:, tumor.x[slots], tumor.y[slots]] = tumor.antigen[slots].T
+        state = np.full((t.width, t.height), -1, dtype=np.int8)
+        live = cart.live_slots()
+        state[cart.x[live], cart.y[live]] = cart.state[live]
+        dead_age = ((self.minutes - t.died_at) / 60.0).astype(np.float32)
+        return Snapshot(
+            day=self.day,
+            antigens=self.config.antigen_names,
+            site_um=t.site_um,
+            tumor_phenotype=pheno.T.copy(),
+            tumor_antigen=np.ascontiguousarray(antigen.transpose(0, 2, 1)),
+            tcell_state=state.T.copy(),
+            dead_age_h=dead_age.T.copy(),
+            cytokines={n: self.cytokines.concentration_pM(n).T.astype(np.float32) for n in CYTOKINES},
+        )
+
+    @property
+    def exhausted_fraction(self) -> float:
+        live = self.cart.live_slots()
+        return float(np.mean(self.cart.state[live] == EXHAUSTED)) if live.size else 0.0
