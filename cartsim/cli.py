@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -10,6 +11,11 @@ from pathlib import Path
 from cartsim import __version__
 from cartsim.config import ConfigError, load_config
 from cartsim.config.loading import parse_value
+
+# Modules that add sub-commands: each has ``register(subparsers)``, adds its parsers with
+# ``set_defaults(func=...)`` (a function taking the parsed args and returning an exit status, raising
+# ConfigError for bad input), and imports heavy dependencies only inside those functions.
+COMMAND_MODULES = ("cartsim.experiments.commands", "cartsim.viz.commands", "cartsim.odes.commands")
 
 EXAMPLES = """\
 examples:
@@ -109,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check an experiment file without running it")
     add_config_args(p)
     p.set_defaults(func=_cmd_validate)
+
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module_name.startswith(exc.name):
+                continue  # that part of cartsim is not there (yet)
+            raise
+        module.register(sub)
 
     p = sub.add_parser("params", help="print every parameter with unit, default, range and source")
     p.add_argument("--json-schema", action="store_true", help="print the JSON Schema instead (for editors)")
