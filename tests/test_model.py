@@ -6,6 +6,8 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cartsim import CarTModel, run
 from cartsim.agents.cart import CarTCell
@@ -101,3 +103,29 @@ def test_recording_follows_record_interval(small):
     days = r.timeseries["day"].to_numpy()
     assert days[0] == 0 and days[-1] == pytest.approx(3.0)
     assert np.allclose(np.diff(days), 0.25)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31),
+    squeeze=st.booleans(),
+    route=st.sampled_from(["edge", "vessels", "uniform"]),
+    tumor_type=st.sampled_from(["nodule", "dispersed"]),
+    dose=st.integers(1, 120),
+    loss=st.floats(0, 0.2),
+    chemotaxis=st.booleans(),
+)
+def test_invariants_property(seed, squeeze, route, tumor_type, dose, loss, chemotaxis):
+    """Whatever the scenario: occupancy within capacity, fields non-negative, counts consistent."""
+    cfg = small_config(
+        tissue={"width": 20, "height": 20, "tcells_squeeze_past_tumor": squeeze},
+        tumor={"initial": {"type": tumor_type, "cells": 80}},
+        antigens={"CD19": {"loss_probability": loss}},
+        car_t={"chemotaxis": {"enabled": chemotaxis}},
+        dosing=[{"day": 0.25, "cells": dose, "product": "CAR19", "route": route}],
+        time={"duration_days": 1.5, "record_every_h": 6},
+    )
+    model = CarTModel(cfg, rng=seed)
+    while model.running:
+        model.step()
+        check_invariants(model)
