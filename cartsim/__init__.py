@@ -5,5 +5,6 @@ __version__ = "0.1.0"
 from cartsim.config import ConfigError, ExperimentConfig, load_config  # noqa: E402
 from cartsim.experiments.run import RunResult, run  # noqa: E402
 from cartsim.model import CarTModel  # noqa: E402
+from cartsim.well_mixed import WellMixedModel  # noqa: E402
 
-__all__ = ["CarTModel", "ConfigError", "ExperimentConfig", "RunResult", "__version__", "load_config", "run"]
+__all__ = ["CarTModel", "ConfigError", "ExperimentConfig", "RunResult", "WellMixedModel", "__version__", "load_config", "run"]

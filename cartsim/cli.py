@@ -57,8 +57,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if s["relapsed"]:
             frac = s["antigen_negative_fraction_at_relapse"]
             print(f"  relapse on day {s['relapse_day']:g} ({frac:.0%} antigen-negative)")
-        print(f"  CAR-T peak {s['peak_cart']} on day {s['peak_cart_day']:g}; peak IL-6 {s['peak_IL6_pM']:.3g} pM; "
-              f"{s['kills_total']} kills")
+        il6 = f"; peak IL-6 {s['peak_IL6_pM']:.3g} pM" if s["peak_IL6_pM"] is not None else ""
+        print(f"  CAR-T peak {s['peak_cart']} on day {s['peak_cart_day']:g}{il6}; {s['kills_total']} kills")
         print(f"  results in {out}/")
     return 0
 

@@ -28,7 +28,7 @@ from cartsim import rates
 from cartsim.agents.car import CarDesign
 from cartsim.agents.cart import EXHAUSTED, CarTPopulation
 from cartsim.agents.tumor import TumorPopulation
-from cartsim.config import ExperimentConfig, apply_overrides, parse_config, resolve_shortcuts
+from cartsim.config import ConfigError, ExperimentConfig, apply_overrides, parse_config, resolve_shortcuts
 from cartsim.config.loading import read_yaml
 from cartsim.environment.cytokines import CYTOKINES, CytokineFields
 from cartsim.environment.tissue import Tissue
@@ -67,6 +67,9 @@ class CarTModel(mesa.Model):
 
     def __init__(self, config: ExperimentConfig | dict | str | Path | None = None, *, rng=None, **params: Any):
         cfg = resolve_config(config, params)
+        if cfg.space != "grid":
+            raise ConfigError("space: CarTModel simulates the tissue grid; for space: well_mixed use "
+                              "cartsim.WellMixedModel (cartsim.run picks the right one)")
         super().__init__(rng=cfg.seed if rng is None else rng)
         self.config = cfg
         c = cfg

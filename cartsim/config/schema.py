@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 
 def P(default: Any, unit: str, source: str, **constraints: Any) -> Any:
     """A parameter field carrying its unit and the source of its default."""
     return Field(default, json_schema_extra={"unit": unit, "source": source}, **constraints)
+
+
+def _whole_number(value: Any) -> Any:
+    """Accept 1e7 (a float in YAML) where a count is expected, if it is a whole number."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A number of cells: an int, also written as a whole float such as ``1.5e7``.
+Count = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class Section(BaseModel):
@@ -109,7 +120,7 @@ class InitialTumorConfig(Section):
     type: Literal["nodule", "dispersed"] = P(
         "nodule", "-", "nodule: a solid disk of cells; dispersed: cells scattered (liquid tumor)"
     )
-    cells: int = P(400, "cells", "scenario choice", ge=1, le=10_000_000)
+    cells: Count = P(400, "cells", "scenario choice (in well-mixed mode: real cells)", ge=1, le=10**13)
 
 
 class TumorConfig(Section):
@@ -309,13 +320,41 @@ class CytokinesConfig(Section):
 # --------------------------------------------------------------------------------------- dosing
 class InfusionConfig(Section):
     day: float = P(0.0, "days", "scenario choice", ge=0, le=3650)
-    cells: int = P(200, "cells", "scenario choice", ge=1, le=10_000_000)
+    cells: Count = P(200, "cells", "scenario choice (in well-mixed mode: real cells)", ge=1, le=10**13)
     product: str = Field(min_length=1)
     route: Literal["edge", "vessels", "uniform"] = P(
         "edge", "-",
         "edge: cells enter at the tissue boundary; vessels: next to random vessel sites; "
         "uniform: anywhere",
     )
+
+
+# --------------------------------------------------------------------------------------- well-mixed
+class WellMixedConfig(Section):
+    """The well-mixed mode: no space, encounters by mass action, CARTmath's terms as agent rules.
+
+    Each agent is a super-individual standing for ``cells_per_agent`` cells (system-size scaling),
+    so millions of cells are represented by thousands of agents. Tumor cells, CAR-T doses and
+    ``tumor.initial.cells`` are then numbers of *cells*, not agents. Rates follow CARTmath
+    (Barros et al. 2021, Cancers 13:2941); ``parameter_set`` picks a published fit and any rate
+    given here overrides it.
+    """
+
+    parameter_set: Literal["cartmath_raji", "cartmath_hdlm2"] = P(
+        "cartmath_raji", "-",
+        "CARTmath fits: Raji lymphoma with CD19 CAR-T, or HDLM-2 Hodgkin lymphoma with CD123 CAR-T "
+        "(Barros et al. 2021)",
+    )
+    cells_per_agent: float = P(1e5, "cells/agent", "system-size scaling; smaller is less noisy and slower", ge=1, le=1e12)
+    r_per_day: float | None = P(None, "1/day", "tumor growth r", ge=0, le=100)
+    b_per_cell: float | None = P(None, "1/cell", "inverse carrying capacity b", ge=0, le=1)
+    gamma_per_cell_day: float | None = P(None, "1/(cell·day)", "killing γ", ge=0, le=1)
+    phi_per_day: float | None = P(None, "1/day", "effector expansion φ", ge=0, le=100)
+    rho_per_day: float | None = P(None, "1/day", "effector loss ρ", ge=0, le=100)
+    alpha_per_cell_day: float | None = P(None, "1/(cell·day)", "tumor suppression of effectors α", ge=0, le=1)
+    epsilon_per_day: float | None = P(None, "1/day", "memory formation ε", ge=0, le=100)
+    mu_per_day: float | None = P(None, "1/day", "memory death μ", ge=0, le=100)
+    theta_per_cell_day: float | None = P(None, "1/(cell·day)", "memory to effector on tumor contact θ", ge=0, le=1)
 
 
 # --------------------------------------------------------------------------------------- top level
@@ -325,6 +364,10 @@ class ExperimentConfig(Section):
     name: str = Field("experiment", min_length=1, max_length=80)
     description: str = ""
     seed: int = P(1, "-", "base random seed; same seed and config give identical results", ge=0)
+    space: Literal["grid", "well_mixed"] = P(
+        "grid", "-", "grid: cells on a tissue grid; well_mixed: no space, mass-action encounters (see well_mixed)"
+    )
+    well_mixed: WellMixedConfig = WellMixedConfig()
     tissue: TissueConfig = TissueConfig()
     time: TimeConfig = TimeConfig()
     antigens: dict[str, AntigenConfig] = Field(
@@ -372,6 +415,8 @@ class ExperimentConfig(Section):
                     f"(time.duration_days = {self.time.duration_days})"
                 )
         sites = self.tissue.width * self.tissue.height
+        if self.space == "well_mixed":
+            return self  # cells are super-individuals: no sites to fit into
         if self.tumor.initial.cells > sites:
             raise ValueError(
                 f"tumor.initial.cells: {self.tumor.initial.cells} cells do not fit on "

@@ -15,6 +15,7 @@ from cartsim.config import ExperimentConfig
 from cartsim.experiments import storage
 from cartsim.experiments.summary import summarize
 from cartsim.model import CarTModel
+from cartsim.well_mixed import WellMixedModel
 from cartsim.snapshot import Snapshot
 
 
@@ -72,6 +73,11 @@ class RunResult:
         return out
 
 
+def make_model(config: ExperimentConfig) -> CarTModel | WellMixedModel:
+    """The model for ``config.space``: the tissue grid, or the well-mixed mode."""
+    return WellMixedModel(config) if config.space == "well_mixed" else CarTModel(config)
+
+
 def run(
     config: ExperimentConfig,
     seed: int | None = None,
@@ -83,7 +89,8 @@ def run(
     if seed is not None:
         config = config.model_copy(update={"seed": int(seed)})
     start = time.perf_counter()
-    model = CarTModel(config)
+    model = make_model(config)
+    snapshots = snapshots and hasattr(model, "snapshot")  # the well-mixed mode has no tissue to picture
     snap_days = list(config.time.snapshot_days) if snapshots else []
     taken: list[Snapshot] = []
     if snap_days and snap_days[0] <= 0:

@@ -61,12 +61,13 @@ def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[f
     last = ts.iloc[-1]
     cart = ts["cart_total"].to_numpy(float)
     i_peak = int(np.argmax(cart))
-    il6 = ts["IL6_max"].to_numpy(float)
+    # the well-mixed mode has no cytokine fields
+    il6 = ts["IL6_max"].to_numpy(float) if "IL6_max" in ts else np.full(len(ts), math.nan)
     summary = {
-        "final_tumor": int(burden[-1]),
-        "initial_tumor": int(burden[0]),
-        "baseline_tumor": int(baseline),
-        "min_tumor": int(nadir),
+        "final_tumor": int(round(burden[-1])),
+        "initial_tumor": int(round(burden[0])),
+        "baseline_tumor": int(round(baseline)),
+        "min_tumor": int(round(nadir)),
         "day_of_nadir": float(day[i_nadir]),
         "tumor_reduction_at_nadir": float(1 - nadir / baseline) if baseline > 0 else math.nan,
         "eradicated": eradicated,
@@ -81,9 +82,9 @@ def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[f
         "peak_cart": int(cart[i_peak]),
         "peak_cart_day": float(day[i_peak]),
         "final_cart": int(cart[-1]),
-        "peak_IL6_pM": float(il6.max()),
-        "peak_IL6_day": float(day[int(np.argmax(il6))]),
-        "peak_IFNg_pM": float(ts["IFNg_max"].max()),
+        "peak_IL6_pM": float(np.max(il6)),
+        "peak_IL6_day": float(day[int(np.argmax(il6))]) if np.isfinite(il6).any() else math.nan,
+        "peak_IFNg_pM": float(ts["IFNg_max"].max()) if "IFNg_max" in ts else math.nan,
         "kills_total": int(last["kills_total"]),
         "tumor_auc_cell_days": float(np.trapezoid(burden, day)),
         "infusion_days": [float(d) for d in infusion_days],

@@ -1,0 +1,247 @@
+"""Where the runs of a sweep execute: in this process, in local worker processes, or on Dask.
+
+Every executor offers ``map_unordered(fn, tasks)``, yielding ``(task, value, error)`` for each
+task as it completes, in completion order: ``value`` is ``fn(task)``, or ``None`` with ``error``
+a message when the run could not be carried out at all (its worker died, the cluster lost it).
+Only a bounded number of tasks is in flight at once, so the coordinating process holds a
+constant amount of work whatever the size of the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol, TypeVar
+
+from cartsim.config import ConfigError
+
+T = TypeVar("T")
+Completed = tuple[Any, Any, str | None]
+EXECUTORS = ("serial", "processes", "dask")
+
+log = logging.getLogger(__name__)
+
+
+class Executor(Protocol):
+    """Runs ``fn`` over tasks; a context manager that releases its workers on exit."""
+
+    description: str
+
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed]: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def default_workers() -> int:
+    """The CPUs this process may use (respects affinity masks and cgroup-limited containers)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class SerialExecutor:
+    """Runs every task in this process, one after the other (for debugging and tiny sweeps)."""
+
+    description = "serial (this process)"
+
+    def __enter__(self) -> SerialExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed]:
+        for task in tasks:
+            yield task, fn(task), None
+
+
+class ProcessExecutor:
+    """Local worker processes (``concurrent.futures``), started with forkserver (or spawn).
+
+    Fresh interpreters instead of ``fork`` so that workers never inherit locks or threads of
+    the coordinator. When a worker dies (killed, out of memory, a crash in native code) the pool
+    breaks and every run in flight with it fails; those runs are then retried one at a time in a
+    new pool, so the run that kills its worker is found and recorded as failed, and the others
+    finish normally.
+    """
+
+    def __init__(self, workers: int | None = None, max_in_flight: int | None = None):
+        self.workers = workers or default_workers()
+        self.max_in_flight = max_in_flight or 2 * self.workers
+        self.description = f"{self.workers} local processes"
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        self._context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            # workers fork from a server that has imported the model once
+            self._context.set_forkserver_preload(["cartsim.experiments.worker", "cartsim.experiments.run"])
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> ProcessExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._shutdown()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        self._shutdown()
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+        return self._pool
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed]:
+        source = iter(tasks)
+        suspects: deque[T] = deque()  # runs that were in flight when a worker died
+        in_flight: dict[Future, T] = {}
+        pool = self._new_pool()
+        exhausted = False
+        isolating = False
+        while True:
+            if not in_flight:
+                isolating = bool(suspects)
+            if isolating:
+                # retry suspects alone, so that a run that kills its worker is identified
+                if not in_flight:
+                    task = suspects.popleft()
+                    in_flight[pool.submit(fn, task)] = task
+            else:
+                while not exhausted and len(in_flight) < self.max_in_flight:
+                    try:
+                        task = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    in_flight[pool.submit(fn, task)] = task
+            if not in_flight:
+                return
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            broken: list[T] = []
+            for future in done:
+                task = in_flight.pop(future)
+                try:
+                    yield task, future.result(), None
+                except BrokenProcessPool:
+                    broken.append(task)
+                except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled
+                    yield task, None, f"{type(exc).__name__}: {exc}"
+            if not broken:
+                continue
+            # the other runs in flight belong to the dead pool too; keep those that had finished
+            for future, task in list(in_flight.items()):
+                try:
+                    value = future.result()
+                except Exception:  # noqa: BLE001 - broken with the pool
+                    broken.append(task)
+                else:
+                    yield task, value, None
+            in_flight.clear()
+            if isolating:
+                yield broken[0], None, ("worker process died while running this run (killed, out of "
+                                        "memory or crashed), and again when retried alone")
+            else:
+                log.warning("a worker process died; retrying the %d runs in flight one at a time", len(broken))
+                suspects.extend(broken)
+                pool = self._new_pool()
+
+
+class DaskExecutor:
+    """Runs on a Dask cluster: an existing scheduler at ``address``, or a new LocalCluster.
+
+    Dask reschedules the runs of a worker that dies; a run that has killed
+    ``distributed.scheduler.allowed-failures`` workers comes back as failed (``KilledWorker``).
+    """
+
+    def __init__(self, workers: int | None = None, address: str | None = None, max_in_flight: int | None = None):
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise ConfigError("--executor dask needs dask.distributed: pip install 'cartsim[dask]'") from None
+        self.address = address
+        self.workers = workers or default_workers()
+        self.max_in_flight = max_in_flight
+        self.description = f"dask scheduler at {address}" if address else f"dask LocalCluster, {self.workers} workers"
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def __enter__(self) -> DaskExecutor:
+        from distributed import Client, LocalCluster
+
+        if self.address:
+            try:
+                self._client = Client(self.address, timeout="30s")
+            except (OSError, TimeoutError) as exc:
+                raise ConfigError(f"--scheduler {self.address}: cannot reach a Dask scheduler there ({exc}). "
+                                  "Check the address (tcp://HOST:PORT) and that the scheduler runs") from None
+        else:
+            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                         dashboard_address=None, silence_logs=logging.ERROR)
+            self._client = Client(self._cluster)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client = self._cluster = None
+
+    def _window(self) -> int:
+        if self.max_in_flight:
+            return self.max_in_flight
+        threads = sum(self._client.nthreads().values())
+        return max(16, 2 * threads)  # an adaptive cluster may start with no workers at all
+
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed]:
+        from distributed import as_completed
+
+        assert self._client is not None, "use the executor as a context manager"
+        source = iter(tasks)
+        owner: dict[str, T] = {}
+        pending = as_completed()
+
+        def submit(n: int) -> None:
+            for _ in range(n):
+                try:
+                    task = next(source)
+                except StopIteration:
+                    return
+                future = self._client.submit(fn, task, pure=False)
+                owner[future.key] = task
+                pending.add(future)
+
+        submit(self._window())
+        for future in pending:
+            task = owner.pop(future.key)
+            try:
+                value, error = future.result(), None
+            except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection, ...
+                value, error = None, f"{type(exc).__name__}: {exc}"
+            future.release()
+            yield task, value, error
+            submit(max(0, self._window() - pending.count()))
+
+
+def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None) -> Executor:
+    """The executor called ``kind`` (serial, processes or dask)."""
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers {workers}: give a number of workers >= 1")
+    if scheduler and kind != "dask":
+        raise ConfigError(f"--scheduler needs --executor dask (got --executor {kind})")
+    if kind == "serial":
+        return SerialExecutor()
+    if kind == "processes":
+        return ProcessExecutor(workers)
+    if kind == "dask":
+        return DaskExecutor(workers, scheduler)
+    raise ConfigError(f"--executor {kind!r}: choose one of {', '.join(EXECUTORS)}")

@@ -1,0 +1,48 @@
+"""The model behind the browser page: a CarTModel that speaks the page's menu labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cartsim.config import ConfigError, ExperimentConfig
+from cartsim.model import CarTModel, resolve_config
+from cartsim.viz.page_params import TUMOR_KINDS, entry_route, product_for_design
+
+
+class PageModel(CarTModel):
+    """:class:`~cartsim.CarTModel` with two extra keyword parameters for the page's menus.
+
+    Args:
+        config: as for :class:`~cartsim.CarTModel` (the page passes its base config).
+        rng: random seed.
+        car_design: a CAR-design menu label such as ``"CD19 OR CD22"`` (see
+            :func:`~cartsim.viz.page_params.design_labels`); selects the product of the first
+            infusion.
+        tumor_kind: ``"solid"`` (a nodule) or ``"liquid"`` (scattered cells); also sets how
+            the first infusion enters (:func:`~cartsim.viz.page_params.entry_route`).
+        **params: any other :class:`~cartsim.CarTModel` keyword parameter (``dose``, ...).
+
+    Mesa's Reset button builds a new model with ``type(model)(**params)``, so these names are
+    exactly the keys of :func:`~cartsim.viz.page_params.model_params`.
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig | dict | str | Path | None = None,
+        *,
+        rng=None,
+        car_design: str | None = None,
+        tumor_kind: str | None = None,
+        **params: Any,
+    ):
+        base = resolve_config(config, {})
+        if car_design is not None:
+            params["product"] = product_for_design(base, car_design)
+        if tumor_kind is not None:
+            if tumor_kind not in TUMOR_KINDS:
+                raise ConfigError(f"tumor_kind: {tumor_kind!r} is not one of {', '.join(TUMOR_KINDS)}")
+            params["tumor_type"] = TUMOR_KINDS[tumor_kind]
+            if base.dosing:
+                params["route"] = entry_route(tumor_kind, base.dosing[0].route)
+        super().__init__(base, rng=rng, **params)
