@@ -177,6 +177,8 @@ class TumorPopulation(Population):
         """Divide into a free neighbouring site, or become quiescent if there is none."""
         x, y = int(self.x[slot]), int(self.y[slot])
         free = self.tissue.free_neighbours(self.layer, x, y)
+        if not self.tissue.tcells_squeeze_past_tumor:  # T cells then hold their site against tumor cells too
+            free = [(nx, ny) for nx, ny in free if self.tissue.tcell[nx, ny] < 0]
         if not free:
             self.quiescent[slot] = True
             # still mortal while waiting: death is memoryless, so a fresh draw is exact

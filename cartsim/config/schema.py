@@ -223,9 +223,10 @@ class CarTConfig(Section):
     )
     chemotaxis: ChemotaxisConfig = ChemotaxisConfig()
     kill_rate_per_h: float = P(
-        2.4, "1/hour of contact",
-        "CAR-T in bone marrow engage, kill and detach within ~25 min (Cazaux et al. 2019, J Exp Med); "
-        "CTLs in solid tumors ~6 h per kill (Breart et al. 2008, J Clin Invest)",
+        0.5, "1/hour of contact",
+        "mean 2 h of contact per kill, between CAR-T in bone marrow (engage, kill and detach within "
+        "~25 min; Cazaux et al. 2019, J Exp Med) and CTLs in solid tumors (~6 h per kill; Breart "
+        "et al. 2008, J Clin Invest); gives 2-16 kills per cell per day as observed (Halle 2016)",
         ge=0, le=600,
     )
     detach_rate_per_h: float = P(
