@@ -486,3 +486,19 @@ def test_bad_step_arguments_raise() -> None:
         diffuse_decay(np.zeros(5), 10.0, 10.0, 30.0, 1.0)
     with pytest.raises(ValueError, match="dt_min"):
         diffuse_decay(np.zeros((3, 3)), 10.0, 10.0, 30.0, 0.0)
+
+
+def test_single_precision_solver_matches_double():
+    """The float32 solver (used for cytokine fields) agrees with float64 to single precision."""
+    rng = np.random.default_rng(5)
+    field = rng.random((40, 30)) * 1e4
+    source = rng.random((40, 30)) * 50
+    exact = DiffusionDecaySolver((40, 30), 15.0, 10.0, 12.9, 10.0)
+    single = DiffusionDecaySolver((40, 30), 15.0, 10.0, 12.9, 10.0, dtype=np.float32)
+    a, b = field.copy(), field.astype(np.float32)
+    for _ in range(50):
+        a, b = exact.step(a, source), single.step(b, source)
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * a.max())
+    with pytest.raises(ValueError, match="dtype"):
+        DiffusionDecaySolver((4, 4), 15.0, 10.0, 12.9, 10.0, dtype=np.int64)
