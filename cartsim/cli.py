@@ -15,7 +15,12 @@ from cartsim.config.loading import parse_value
 # Modules that add sub-commands: each has ``register(subparsers)``, adds its parsers with
 # ``set_defaults(func=...)`` (a function taking the parsed args and returning an exit status, raising
 # ConfigError for bad input), and imports heavy dependencies only inside those functions.
-COMMAND_MODULES = ("cartsim.experiments.commands", "cartsim.viz.commands", "cartsim.odes.commands")
+COMMAND_MODULES = (
+    "cartsim.experiments.commands",
+    "cartsim.viz.commands",
+    "cartsim.odes.commands",
+    "cartsim.validation.commands",
+)
 
 EXAMPLES = """\
 examples:

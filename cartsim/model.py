@@ -108,10 +108,15 @@ class CarTModel(mesa.Model):
     # ------------------------------------------------------------------ time
     def _choose_dt(self, c: ExperimentConfig) -> float:
         """The internal step (minutes): configured or automatic, adjusted to divide the record interval."""
+        hop_rate = rates.hop_rate_per_min(c.car_t.speed_um_per_min, c.tissue.site_um)
         if c.time.dt_min is not None:
             dt = c.time.dt_min
+            if hop_rate * dt > 1:
+                raise ConfigError(
+                    f"time.dt_min: {dt:g} min is longer than the time a CAR-T cell takes to cross a site "
+                    f"at {c.car_t.speed_um_per_min:g} µm/min; use time.dt_min <= {1 / hop_rate:.3g} (or null)"
+                )
         else:
-            hop_rate = rates.hop_rate_per_min(c.car_t.speed_um_per_min, c.tissue.site_um)
             t = c.car_t
             dt = rates.choose_dt(
                 hop_rate=hop_rate,

@@ -40,13 +40,13 @@ from mesa import DataCollector
 
 from cartsim import rates
 from cartsim.config import ExperimentConfig
+from cartsim.odes.models import CARTMATH
 
-#: Published CARTmath fits (Barros et al. 2021, Cancers 13:2941), per day and per cell.
+#: Published CARTmath fits (Barros et al. 2021, Cancers 13:2941), per day and per cell; the
+#: values live with the ODE itself in :mod:`cartsim.odes.models`.
 CARTMATH_SETS: dict[str, dict[str, float]] = {
-    "cartmath_raji": dict(r=0.5071721, b=0.0, gamma=3.365388e-8, phi=0.83, rho=0.8300536,
-                          alpha=1.248506e-8, epsilon=1.59795, mu=6.89e-7, theta=2.3e-4),
-    "cartmath_hdlm2": dict(r=0.05650026, b=1.404029e-12, gamma=3.715843e-6, phi=0.265, rho=0.35,
-                           alpha=4.5e-8, epsilon=0.15, mu=5.0e-3, theta=6.0e-6),
+    "cartmath_raji": CARTMATH.params("raji"),
+    "cartmath_hdlm2": CARTMATH.params("hdlm2"),
 }
 
 _FIELDS = {"r": "r_per_day", "b": "b_per_cell", "gamma": "gamma_per_cell_day", "phi": "phi_per_day",

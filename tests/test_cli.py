@@ -105,3 +105,17 @@ def test_params_doc_is_current():
     r = cartsim("params")
     assert r.returncode == 0
     assert (ROOT / "docs" / "parameters.md").read_text() == r.stdout, "run `make params`"
+
+
+def test_resolved_config_runs_again(tmp_path):
+    args = ["--quiet", "--no-plots", "--set", "time.duration_days=3"]
+    assert cartsim("run", CONFIGS / "quickstart.yaml", "--out", tmp_path / "a", *args).returncode == 0
+    r = cartsim("run", tmp_path / "a" / "config.yaml", "--out", tmp_path / "b", *args)
+    assert r.returncode == 0, r.stderr
+    a = pd.read_parquet(tmp_path / "a" / "timeseries.parquet")
+    pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "b" / "timeseries.parquet"))
+
+
+def test_too_long_time_step_is_a_config_error(tmp_path):
+    r = cartsim("run", CONFIGS / "quickstart.yaml", "--out", tmp_path / "o", "--set", "time.dt_min=10")
+    assert r.returncode == 2 and "time.dt_min" in r.stderr and "Traceback" not in r.stderr

@@ -199,7 +199,11 @@ class CarTPopulation(Population):
             return
         turn = (self.direction[movers] == NO_DIRECTION) | (self.rng.random(movers.size) >= self.p_keep_direction)
         turners = movers[turn]
-        new_dir = self.rng.integers(0, 8, size=turners.size)
+        # a turn picks one of the 7 other directions, so that a hop keeps its direction with
+        # probability exactly p_keep_direction (the configured persistence time)
+        old = self.direction[turners].astype(np.int64)
+        new_dir = np.where(old == NO_DIRECTION, self.rng.integers(0, 8, size=turners.size),
+                           (old + 1 + self.rng.integers(0, 7, size=turners.size)) % 8)
         if self.chemotaxis.enabled and chemoattractant is not None and turners.size:
             new_dir = self._chemotactic_directions(turners, new_dir, chemoattractant)
         self.direction[turners] = new_dir

@@ -166,6 +166,8 @@ def resolve_shortcuts(params: dict[str, Any], data: dict[str, Any]) -> dict[str,
 
 def parse_config(data: dict[str, Any], source: str | None = None) -> ExperimentConfig:
     """Validate a mapping against the schema, raising one :class:`ConfigError` listing every problem."""
+    # a run's resolved config.yaml records the version it was made with; it can be run again
+    data = {k: v for k, v in data.items() if k != "cartsim_version"}
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:

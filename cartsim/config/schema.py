@@ -75,8 +75,9 @@ class TimeConfig(Section):
     )
     cytokine_dt_min: float = P(
         10.0, "minutes",
-        "interval between cytokine field updates; the field solver is exact in time for sources "
-        "held constant over the interval, so this only delays what cells sense by < 10 min",
+        "interval between cytokine field updates (rounded to whole internal steps); the field solver "
+        "is exact in time for sources held constant over the interval, so this only delays what "
+        "cells sense by about one interval",
         gt=0, le=120,
     )
     snapshot_days: list[float] = P(

@@ -1,0 +1,28 @@
+"""``cartsim validation-report``: regenerate docs/validation.md."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    from cartsim.config import ConfigError
+    from cartsim.validation.report import write_report
+
+    if args.replicates < 2:
+        raise ConfigError(f"--replicates {args.replicates}: use at least 2 replicates per design point")
+    outcomes = write_report(args.out, replicates=args.replicates, first_seed=args.first_seed)
+    for o in outcomes:
+        print(f"{'PASS' if o.passed else 'FAIL'}  {o.number}. {o.title}: {o.verdict}")
+    print(f"report written to {args.out}/validation.md")
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser("validation-report", help="run the validation scenarios and write docs/validation.md",
+                       description="Run the validation scenarios (literature patterns) with fixed seeds and write "
+                       "a Markdown report with a pass/fail line per pattern and its figures. Exit 1 if a pattern fails.")
+    p.add_argument("--out", default="docs", help="folder for validation.md and validation/*.png (default: docs)")
+    p.add_argument("--replicates", type=int, default=4, help="runs per design point (default 4)")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed+1, ...")
+    p.set_defaults(func=_cmd)

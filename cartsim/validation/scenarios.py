@@ -1,0 +1,247 @@
+"""Validation scenarios: the patterns the CAR-T literature reports, checked on the agent model.
+
+Each scenario runs small experiments with fixed seeds and returns a :class:`Outcome` with a
+pass/fail verdict for its pattern, a table of the numbers behind it and a figure. The patterns
+(see ``/docs/validation.md`` and the references in ``docs/model.md``):
+
+1. dose-response rises with log dose and saturates;
+2. CAR-T expand to a peak within 1-2 weeks, contract, and persist at a low level (Stein et al. 2019);
+3. antigen escape: single-target CAR-T select antigen-negative cells, which make up relapse; a
+   larger initial tumor raises the risk;
+4. dual targeting: CD19 OR CD22 escapes less than CD19 alone; an AND gate escapes more;
+5. toxicity: peak IL-6 tracks peak CAR-T expansion and tumor burden more than dose;
+6. space: T cells infiltrate deep only into antigen-positive tumor (T cells that cannot squeeze
+   past tumor cells enter by killing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
+
+from cartsim.config import ExperimentConfig, parse_config
+from cartsim.experiments.run import run
+
+
+@dataclass
+class Outcome:
+    number: int
+    title: str
+    pattern: str
+    passed: bool
+    verdict: str  # one line: what was measured against what
+    table: pd.DataFrame
+    figure: Figure | None = field(default=None, repr=False)
+    statistics: dict = field(default_factory=dict)  # numbers behind the verdict, for tests
+
+
+def scene(**sections) -> ExperimentConfig:
+    """A small solid-tumor scene: 50×50 sites, a 400-cell CD19+ nodule, 21 days."""
+    data: dict = {
+        "name": "validation",
+        "tissue": {"width": 50, "height": 50},
+        "time": {"duration_days": 21, "record_every_h": 12},
+        "tumor": {"initial": {"type": "nodule", "cells": 400}},
+        "antigens": {"CD19": {"negative_fraction": 0.0, "loss_probability": 0.0}},
+        "dosing": [{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}],
+    }
+    for key, value in sections.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
+    return parse_config(data)
+
+
+def replicate(cfg: ExperimentConfig, seeds: range, metric: Callable[[object], dict]) -> pd.DataFrame:
+    rows = []
+    for seed in seeds:
+        result = run(cfg, seed=seed, snapshots=False)
+        rows.append({"seed": seed, **metric(result)})
+    return pd.DataFrame(rows)
+
+
+def _fig(ncols: int = 1, width: float = 5.5) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width * ncols, 3.8), layout="constrained")
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes
+
+
+# ----------------------------------------------------------------------------- 1. dose-response
+def dose_response(seeds: range) -> Outcome:
+    doses = [5, 10, 20, 40, 80, 160]
+    frames = []
+    for dose in doses:
+        cfg = scene(dosing=[{"day": 1, "cells": dose, "product": "CAR19", "route": "edge"}])
+        df = replicate(cfg, seeds, lambda r: {"reduction": r.summary["tumor_reduction_at_nadir"] or 0.0,
+                                              "eradicated": r.summary["eradicated"]})
+        frames.append(df.assign(dose=dose))
+    data = pd.concat(frames)
+    table = data.groupby("dose").agg(reduction=("reduction", "mean"), eradicated=("eradicated", "mean")).reset_index()
+    rho = stats.spearmanr(np.log(data["dose"]), data["reduction"]).statistic
+    top = table["reduction"].to_numpy()
+    rises = rho > 0.7 and top[-1] - top[0] > 0.3
+    saturates = abs(top[-1] - top[-2]) < 0.05
+    fig, (ax,) = _fig()
+    ax.semilogx(table["dose"], table["reduction"], "o-", label="tumor reduction at nadir")
+    ax.semilogx(table["dose"], table["eradicated"], "s--", label="eradicated (fraction of runs)")
+    ax.set(xlabel="CAR-T dose (cells)", ylabel="response", title="Dose-response", ylim=(-0.05, 1.05))
+    ax.legend(fontsize="small")
+    return Outcome(1, "Dose-response", "response rises with log dose and saturates", rises and saturates,
+                   f"Spearman ρ(log dose, reduction) = {rho:.2f} (> 0.7); reduction {top[0]:.2f} → {top[-1]:.2f} "
+                   f"(rise > 0.3); top two doses differ by {abs(top[-1] - top[-2]):.3f} (< 0.05)", table, fig)
+
+
+# ----------------------------------------------------------------------------- 2. kinetics
+def kinetics(seeds: range) -> Outcome:
+    cfg = scene(tissue={"width": 60, "height": 60}, tumor={"initial": {"type": "nodule", "cells": 1200}},
+                time={"duration_days": 28, "record_every_h": 12},
+                dosing=[{"day": 1, "cells": 60, "product": "CAR19", "route": "edge"}])
+    series = []
+
+    def metric(r):
+        series.append(r.timeseries[["day", "cart_total"]])
+        s = r.summary
+        return {"peak": s["peak_cart"], "peak_day_after_infusion": s["peak_cart_day"] - 1.0, "final": s["final_cart"]}
+
+    table = replicate(cfg, seeds, metric)
+    m = table.mean(numeric_only=True)
+    expansion = m["peak"] / 60
+    ok = (expansion >= 2 and 2 <= m["peak_day_after_infusion"] <= 14
+          and m["final"] < 0.3 * m["peak"] and (table["final"] > 0).mean() >= 0.5)
+    fig, (ax,) = _fig()
+    for s in series:
+        ax.semilogy(s["day"], s["cart_total"].clip(lower=0.5), color="tab:blue", alpha=0.4)
+    ax.set(xlabel="day", ylabel="CAR-T cells", title="CAR-T kinetics (dose 60 on day 1)")
+    return Outcome(2, "CAR-T kinetics", "expansion to a peak within 1-2 weeks, contraction, low persistence", ok,
+                   f"expansion {expansion:.1f}-fold (≥ 2); peak {m['peak_day_after_infusion']:.1f} d after infusion "
+                   f"(2-14 d); final/peak = {m['final'] / m['peak']:.2f} (< 0.3); persisting in "
+                   f"{(table['final'] > 0).mean():.0%} of runs (≥ 50 %)", table, fig)
+
+
+# ----------------------------------------------------------------------------- 3. antigen escape
+def _escape_metrics(r) -> dict:
+    ts, s = r.timeseries, r.summary
+    neg = [c for c in ts.columns if c.startswith("tumor_") and "-" in c]
+    return {"negative_start": ts[neg].iloc[0].sum() / max(ts["tumor_total"].iloc[0], 1),
+            "negative_end": s["antigen_negative_fraction_end"] if s["antigen_negative_fraction_end"] is not None else np.nan,
+            "escaped": bool(ts[neg].iloc[-1].sum() > 0), "final": s["final_tumor"]}
+
+
+def antigen_escape(seeds: range) -> Outcome:
+    frames = []
+    for cells in (150, 600):
+        cfg = scene(antigens={"CD19": {"negative_fraction": 0.0, "loss_probability": 0.001}},
+                    tumor={"initial": {"type": "nodule", "cells": cells}},
+                    dosing=[{"day": 1, "cells": 80, "product": "CAR19", "route": "edge"}])
+        frames.append(replicate(cfg, seeds, _escape_metrics).assign(initial_tumor=cells))
+    data = pd.concat(frames)
+    table = data.groupby("initial_tumor").agg(
+        negative_start=("negative_start", "mean"), negative_end=("negative_end", "mean"),
+        escape_probability=("escaped", "mean"), final_tumor=("final", "mean")).reset_index()
+    small, large = table.iloc[0], table.iloc[1]
+    survivors = data[data["final"] > 0]
+    selected = survivors["negative_end"].mean() > 0.5 and survivors["negative_end"].mean() > data["negative_start"].mean()
+    ok = bool(selected and large["escape_probability"] > small["escape_probability"])
+    fig, (ax,) = _fig()
+    ax.bar(["150 cells", "600 cells"], table["escape_probability"], color=["#88CCEE", "#CC6677"])
+    ax.set(ylabel="runs with CD19-negative cells at day 21", title="Antigen escape vs initial tumor", ylim=(0, 1))
+    return Outcome(3, "Antigen escape", "single-target CAR-T select antigen-negative cells; larger tumors escape more",
+                   ok, f"antigen-negative share of surviving tumors {survivors['negative_end'].mean():.2f} (> 0.5, was "
+                   f"{data['negative_start'].mean():.3f}); escape probability {small['escape_probability']:.2f} (150 cells) "
+                   f"< {large['escape_probability']:.2f} (600 cells)", table, fig)
+
+
+# ----------------------------------------------------------------------------- 4. dual targeting
+def dual_targeting(seeds: range) -> Outcome:
+    antigens = {"CD19": {"negative_fraction": 0.01, "loss_probability": 0.01},
+                "CD22": {"mean_density": 5000, "cv": 0.5, "negative_fraction": 0.01, "loss_probability": 0.01}}
+    designs = {"CD19": (["CD19"], "single"), "CD19 OR CD22": (["CD19", "CD22"], "or"),
+               "CD19 AND CD22": (["CD19", "CD22"], "and")}
+    frames = []
+    for label, (targets, logic) in designs.items():
+        cfg = scene(antigens=antigens, products=[{"name": "CAR", "targets": targets, "logic": logic}],
+                    time={"duration_days": 14, "record_every_h": 12},
+                    dosing=[{"day": 1, "cells": 80, "product": "CAR", "route": "edge"}])
+        frames.append(replicate(cfg, seeds, lambda r: {"final": r.summary["final_tumor"],
+                                                       "reduction": r.summary["tumor_reduction_at_nadir"] or 0.0})
+                      .assign(design=label))
+    data = pd.concat(frames)
+    table = data.groupby("design", sort=False).agg(final_tumor=("final", "mean"), escaped=("final", lambda f: (f > 0).mean()),
+                                                   reduction=("reduction", "mean")).reset_index()
+    f = dict(zip(table["design"], table["final_tumor"], strict=True))
+    ok = f["CD19 OR CD22"] < f["CD19"] < f["CD19 AND CD22"]
+    fig, (ax,) = _fig()
+    ax.bar(table["design"], table["final_tumor"], color=["#88CCEE", "#117733", "#CC6677"])
+    ax.set(ylabel="tumor cells at day 14 (mean)", title="Dual targeting with antigen loss")
+    return Outcome(4, "Dual targeting", "OR gate escapes less than single target; AND gate escapes more", ok,
+                   f"final tumor: OR {f['CD19 OR CD22']:.0f} < single {f['CD19']:.0f} < AND {f['CD19 AND CD22']:.0f}",
+                   table, fig)
+
+
+# ----------------------------------------------------------------------------- 5. toxicity
+def toxicity(seeds: range) -> Outcome:
+    # between patients tumor burden varies far more (>100-fold) than dose (0.2-5.0e6/kg; Maude
+    # 2018): the design spans 9-fold in tumor and 3-fold in dose
+    rows = []
+    for dose in (30, 90):
+        for cells in (150, 1350):
+            cfg = scene(tissue={"width": 60, "height": 60}, tumor={"initial": {"type": "nodule", "cells": cells}},
+                        time={"duration_days": 10, "record_every_h": 6},
+                        dosing=[{"day": 1, "cells": dose, "product": "CAR19", "route": "edge"}])
+            rows.append(replicate(cfg, seeds, lambda r: {"peak_IL6": r.summary["peak_IL6_pM"],
+                                                         "peak_cart": r.summary["peak_cart"]})
+                        .assign(dose=dose, initial_tumor=cells))
+    data = pd.concat(rows)
+    r_cart = stats.spearmanr(data["peak_IL6"], data["peak_cart"]).statistic
+    r_tumor = stats.spearmanr(data["peak_IL6"], data["initial_tumor"]).statistic
+    r_dose = stats.spearmanr(data["peak_IL6"], data["dose"]).statistic
+    ok = r_cart > 0.7 and r_tumor > abs(r_dose)
+    outcome_extra = {"rho_cart": r_cart, "rho_tumor": r_tumor, "rho_dose": r_dose}
+    table = data.groupby(["dose", "initial_tumor"]).mean(numeric_only=True).drop(columns="seed").reset_index()
+    fig, (ax,) = _fig()
+    for (dose, cells), g in data.groupby(["dose", "initial_tumor"]):
+        ax.scatter(g["peak_cart"], g["peak_IL6"], label=f"dose {dose}, tumor {cells}")
+    ax.set(xlabel="peak CAR-T", ylabel="peak IL-6 (pM)", title="IL-6 (CRS proxy)")
+    ax.legend(fontsize="small")
+    return Outcome(5, "Toxicity", "peak IL-6 tracks peak CAR-T and tumor burden more than dose "
+                   "(tumor 150-1,350 cells, dose 30-90 CAR-T)", ok,
+                   f"Spearman ρ(IL-6, peak CAR-T) = {r_cart:.2f} (> 0.7); ρ(IL-6, tumor) = {r_tumor:.2f} > "
+                   f"|ρ(IL-6, dose)| = {abs(r_dose):.2f}", table, fig, outcome_extra)
+
+
+# ----------------------------------------------------------------------------- 6. space
+def infiltration(seeds: range) -> Outcome:
+    """Depth reached by CAR-T inside the initial nodule, for an antigen-positive and -negative tumor."""
+    rows = []
+    for label, neg in (("CD19+", 0.0), ("CD19-", 1.0)):
+        cfg = scene(tissue={"width": 50, "height": 50, "tcells_squeeze_past_tumor": False},
+                    tumor={"initial": {"type": "nodule", "cells": 800}},
+                    antigens={"CD19": {"negative_fraction": neg, "loss_probability": 0.0}},
+                    time={"duration_days": 4, "record_every_h": 12, "snapshot_days": [0]},
+                    dosing=[{"day": 1, "cells": 120, "product": "CAR19", "route": "edge"}])
+        for seed in seeds:
+            r = run(cfg, seed=seed)
+            first, last = r.snapshots[0], r.snapshots[-1]
+            radius = np.sqrt((first.tumor_phenotype >= 0).sum() / np.pi)
+            yy, xx = np.indices(first.shape)
+            centre = (np.array(first.shape) - 1) / 2
+            dist = np.hypot(yy - centre[0], xx - centre[1])
+            inside = (last.tcell_state >= 0) & (dist < radius)
+            depth = (radius - dist[inside]).mean() if inside.any() else 0.0
+            rows.append({"tumor": label, "seed": seed, "depth_sites": depth, "tcells_inside": int(inside.sum())})
+    data = pd.DataFrame(rows)
+    table = data.groupby("tumor", sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
+    d = dict(zip(table["tumor"], table["depth_sites"], strict=True))
+    ok = d["CD19+"] > d["CD19-"] + 2
+    fig, (ax,) = _fig()
+    ax.bar(table["tumor"], table["depth_sites"] * 15 / 1000, color=["#332288", "#DC267F"])
+    ax.set(ylabel="mean CAR-T depth inside nodule (mm)", title="Infiltration at day 4")
+    return Outcome(6, "Space", "T cells infiltrate deep only where antigen is present", ok,
+                   f"mean depth {d['CD19+']:.1f} sites into CD19+ vs {d['CD19-']:.1f} into CD19- tumor (> 2 sites deeper)",
+                   table, fig)
+
+
+SCENARIOS = (dose_response, kinetics, antigen_escape, dual_targeting, toxicity, infiltration)
