@@ -380,11 +380,13 @@ def get_model(model: str | OdeModel) -> OdeModel:
 
 
 def _fmt(value: float) -> str:
+    """Shortest faithful form: 0.83, 14, 3e6, 2.3e-4, 1.404029e-12."""
     if value == 0:
         return "0"
-    if 1e-3 <= abs(value) < 1e6:
+    if 1e-3 <= abs(value) < 1e5:
         return f"{value:.7g}"
-    mant, exp = f"{value:.7g}".split("e") if "e" in f"{value:.7g}" else (f"{value:.7g}", "0")
+    mant, exp = f"{value:.7e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
     return f"{mant}e{int(exp)}"
 
 

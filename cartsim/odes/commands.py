@@ -1,0 +1,128 @@
+"""``cartsim ode``: solve a reference ODE model from an ODE experiment or an agent experiment YAML."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cartsim.config import ConfigError
+
+EXAMPLES = """\
+examples:
+  cartsim ode configs/ode_cartmath_raji.yaml                     # the Raji protocol -> results/ode_cartmath_raji/
+  cartsim ode configs/ode_cartmath_raji.yaml --set dosing.0.cells=1.5e7
+  cartsim ode configs/ode_cartmath_hdlm2.yaml --set parameters.gamma=2e-6 --out results/hdlm2_low_kill
+  cartsim ode configs/quickstart.yaml --model cartmath           # an agent experiment's tumor and doses
+  cartsim ode configs/quickstart.yaml --model kuznetsov --set initial.effector=0
+  cartsim ode --list                                             # models, compartments, parameter sets
+
+An ODE experiment file names a model and a published parameter set (docs/reference_models.md);
+any other YAML is read as an agent experiment, from which the initial tumor cells, the dosing,
+the duration and the record interval are taken, with the chosen model's published parameters.
+--set paths are those of the ODE experiment (model, parameter_set, parameters.<name>,
+initial.<compartment>, dosing.<i>.day|cells, challenges, end_day, record_every_h,
+extinction_cells, solver.method|rtol|atol).
+"""
+
+
+def _parse_sets(items: list[str]) -> dict[str, object]:
+    from cartsim.config.loading import parse_value
+
+    out: dict[str, object] = {}
+    for item in items:
+        path, sep, value = item.partition("=")
+        if not sep or not path.strip():
+            raise ConfigError(f"--set {item!r}: expected dotted.path=VALUE, e.g. --set parameters.alpha=1.3e-8")
+        out[path.strip()] = parse_value(value)
+    return out
+
+
+def _list_models() -> str:
+    from cartsim.odes.models import MODELS
+
+    lines = []
+    for m in MODELS.values():
+        lines.append(f"{m.name}: {m.title}")
+        lines += [f"    {eq}" for eq in m.equations]
+        comps = ", ".join(f"{c.name} ({c.symbol})" for c in m.compartments)
+        lines.append(f"  compartments: {comps}; doses enter {m.dose_compartment}")
+        lines.append("  parameters: " + ", ".join(f"{p.name} [{p.unit}]" for p in m.parameters))
+        for s in m.parameter_sets.values():
+            default = " (default)" if s.name == m.default_set else ""
+            doses = ", ".join(f"{c:g} on day {d:g}" for d, c in s.dosing) or "none"
+            init = ", ".join(f"{k}={v:g}" for k, v in s.initial.items())
+            lines.append(f"  set {s.name}{default}: {s.title}; initial {init}; doses {doses}; end day {s.end_day:g}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _default_out(config_path: str, model: str) -> Path:
+    from cartsim.config.loading import read_yaml
+    from cartsim.odes.config import is_ode_data
+
+    stem = Path(config_path).stem
+    return Path("results") / (stem if is_ode_data(read_yaml(config_path)) else f"{stem}_{model}")
+
+
+def _cmd_ode(args: argparse.Namespace) -> int:
+    if args.list:
+        print(_list_models(), end="")
+        return 0
+    if args.config is None:
+        raise ConfigError("cartsim ode: give an experiment YAML file (or --list to see the models)")
+    from cartsim.odes.config import load_ode_config
+    from cartsim.odes.results import run_ode
+    from cartsim.odes.solve import OdeSolverError
+
+    config = load_ode_config(args.config, _parse_sets(args.set), model=args.model, parameter_set=args.parameter_set)
+    try:
+        result = run_ode(config)
+    except OdeSolverError as exc:
+        raise ConfigError(f"{exc}. Check the parameters, or try --set solver.method=Radau", args.config) from None
+    out = Path(args.out) if args.out else _default_out(args.config, config.model)
+    result.write(out, plots=not args.no_plots)
+    if not args.quiet:
+        s = result.summary
+        print(f"{config.name}: {config.model} ({config.parameter_set}), {len(result.timeseries)} records over "
+              f"{config.final_day:g} days in {result.wall_seconds:.2f} s")
+        print(f"  tumor: {s['initial_tumor']:.3g} -> {s['baseline_tumor']:.3g} at the first dose -> nadir "
+              f"{s['min_tumor']:.3g} on day {s['day_of_nadir']:g} -> {s['final_tumor']:.3g} at the end")
+        if s["eradicated"]:
+            print(f"  below one cell on day {s['eradication_day']:g}")
+        if s["relapsed"]:
+            print(f"  relapse on day {s['relapse_day']:g}")
+        print(f"  CAR-T peak {s['peak_cart']:.3g} on day {s['peak_cart_day']:g}; "
+              f"{s['kills_total']:.3g} tumor cells killed")
+        print(f"  results in {out}/")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``cartsim ode`` to the command line."""
+    from cartsim.odes.models import MODELS
+
+    p = subparsers.add_parser(
+        "ode",
+        help="solve a reference ODE model (CARTmath, León-Triana, Kuznetsov) and write tables and plots",
+        description="Solve a published well-mixed ODE model with dose impulses (scipy solve_ivp). "
+        "Writes config.yaml (resolved: every parameter value), timeseries.parquet (day, tumor_total, "
+        "cart_total, the model's compartments, kills_total, cells_infused), summary.json (an agent "
+        "run's outcome keys) and timeseries.png into the output folder.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", nargs="?", help="ODE experiment YAML, or an agent experiment YAML")
+    p.add_argument("--model", choices=list(MODELS),
+                   help="reference model (default: the file's; cartmath for an agent experiment)")
+    p.add_argument("--parameter-set", metavar="NAME",
+                   help="published parameter set of the model, e.g. raji or hdlm2 for cartmath")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a value of the ODE experiment by dotted path, e.g. "
+                   "--set parameters.alpha=1.3e-8 or --set dosing.0.cells=1.5e7; repeatable")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default: results/<file name>, or results/<file name>_<model> "
+                   "for an agent experiment)")
+    p.add_argument("--no-plots", action="store_true", help="skip timeseries.png")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("--list", action="store_true", help="list the models, their compartments, parameters and sets")
+    p.set_defaults(func=_cmd_ode)
