@@ -64,6 +64,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"  relapse on day {s['relapse_day']:g} ({frac:.0%} antigen-negative)")
         il6 = f"; peak IL-6 {s['peak_IL6_pM']:.3g} pM" if s["peak_IL6_pM"] is not None else ""
         print(f"  CAR-T peak {s['peak_cart']} on day {s['peak_cart_day']:g}{il6}; {s['kills_total']} kills")
+        planned = sum(d.cells for d in config.dosing)
+        if s.get("cells_infused") is not None and s["cells_infused"] < planned:
+            print(f"  note: only {s['cells_infused']} of {planned} CAR-T fitted into free sites at infusion")
         print(f"  results in {out}/")
     return 0
 

@@ -88,6 +88,7 @@ def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[f
         "kills_total": int(last["kills_total"]),
         "tumor_auc_cell_days": float(np.trapezoid(burden, day)),
         "infusion_days": [float(d) for d in infusion_days],
+        "cells_infused": int(round(last["cells_infused"])) if "cells_infused" in ts else None,
     }
     frac = summary["antigen_negative_fraction_at_relapse"]
     summary["antigen_negative_relapse"] = bool(frac is not None and frac > 0.5)
