@@ -66,6 +66,8 @@ class CarTModel(mesa.Model):
     """
 
     def __init__(self, config: ExperimentConfig | dict | str | Path | None = None, *, rng=None, **params: Any):
+        # Mesa's SolaraViz passes a Scenario on reset; the config plays that role here
+        params.pop("scenario", None)
         cfg = resolve_config(config, params)
         if cfg.space != "grid":
             raise ConfigError("space: CarTModel simulates the tissue grid; for space: well_mixed use "

@@ -16,6 +16,11 @@ from cartsim.viz.page_params import design_label
 TREND_HOURS = 6.0
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 tumor cell``, ``2 tumor cells``."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _antigen_list(names: tuple[str, ...]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -26,22 +31,27 @@ def what_you_see(config: ExperimentConfig) -> str:
     site = config.tissue.site_um
     w_mm = config.tissue.width * site / 1000
     h_mm = config.tissue.height * site / 1000
-    both = "both target antigens" if len(antigens) == 2 else (
-        f"all {len(antigens)} antigens" if len(antigens) > 2 else f"the {antigens[0]} antigen")
+    if len(antigens) == 1:
+        carried = f"blue: {antigens[0]}; magenta: lost it"
+    else:
+        carried = f"blue: {_antigen_list(antigens)}; other colours: lost some or all"
+    or_designs = [design_label(p) for p in config.products if p.logic == "or"]
+    if or_designs:
+        design_idea = f" A {or_designs[0]} CAR?"
+    elif len(config.products) > 1:
+        design_idea = " Another CAR design?"
+    else:
+        design_idea = ""
     return (
-        f"**What you are seeing.** A {w_mm:.2g} × {h_mm:.2g} mm slice of tissue; each pixel is a "
-        f"{site:g} µm patch, about one cell. Blue squares are tumor cells carrying {both} "
-        f"({_antigen_list(antigens)}); other colours have lost one or more of them (see the legend). "
-        "Darker means more antigen molecules on the cell surface.\n\n"
-        "**CAR-T cells** are the small bright dots: cyan ones are hunting, yellow ones are "
-        "touching a tumor cell and killing it, black ones are exhausted after many kills. Grey "
-        "patches are tumor cells that just died.\n\n"
-        "A CAR-T cell only recognises tumor cells that show enough of its target antigen. Cells "
-        "that lost it are invisible to it: watch whether they survive and grow back (a relapse). "
-        "The plots count the cells, and IL-6, the signal behind the dangerous fever of "
-        "cytokine release syndrome.\n\n"
-        "**Try it:** move a slider, press *Reset*, then *Step* or ▶. What happens with a bigger "
-        "dose? With a CAR that targets CD19 OR CD22? With more antigen loss?"
+        f"**What you see:** {w_mm:.2g} × {h_mm:.2g} mm of tissue, one pixel per {site:g} µm "
+        f"patch (about one cell). Tumor cells are coloured by the antigens they carry ({carried}), "
+        "darker with more antigen. CAR-T cells: cyan = hunting, yellow = killing the tumor cell "
+        "they touch, black = exhausted. Grey: tumor cells that just died.\n\n"
+        "A CAR-T cell only kills tumor cells that show enough of its target antigen. Cells that "
+        "lost it are invisible to it: do they survive and grow back (a relapse)? IL-6 (plot) "
+        "drives cytokine release syndrome, the dangerous fever after CAR-T therapy.\n\n"
+        "**Try it:** move a slider, press *Reset*, then *Step* or ▶. A bigger dose?"
+        f"{design_idea} More antigen loss?"
     )
 
 
@@ -72,7 +82,7 @@ def right_now(config: ExperimentConfig, ts: pd.DataFrame) -> str:
     product = config.product(dose.product) if dose else None
     tumor = int(last["tumor_total"])
     cart = int(last["cart_total"])
-    lines = [f"**Day {day:.1f}:** {tumor:,} tumor cells, {cart:,} CAR-T cells "
+    lines = [f"**Day {day:.2f}:** {_count(tumor, 'tumor cell')}, {_count(cart, 'CAR-T cell')} "
              f"({int(last['cart_engaged']):,} killing, {int(last['cart_exhausted']):,} exhausted)."]
 
     invisible = 0
@@ -80,13 +90,14 @@ def right_now(config: ExperimentConfig, ts: pd.DataFrame) -> str:
         names = escape_phenotypes(config.antigen_names, product.targets, product.logic)
         invisible = int(sum(int(last[f"tumor_{n}"]) for n in names))
         if tumor:
-            lines.append(f"{invisible:,} tumor cells ({invisible / tumor:.0%}) have lost what this "
-                         "CAR needs to see them.")
+            verb = "has" if invisible == 1 else "have"
+            lines.append(f"{_count(invisible, 'tumor cell')} ({invisible / tumor:.0%}) {verb} lost "
+                         "what this CAR needs to see them.")
 
     earlier = ts[ts["day"] <= day - TREND_HOURS / 24.0]
     before = int(earlier["tumor_total"].iloc[-1]) if len(earlier) else tumor
     if dose is not None and day < dose.day:
-        lines.append(f"The tumor grows; {dose.cells:,} CAR-T cells arrive on day {dose.day:g}.")
+        lines.append(f"The tumor grows; {_count(dose.cells, 'CAR-T cell')} arrive on day {dose.day:g}.")
     elif tumor == 0:
         lines.append("No tumor cells are left.")
     elif tumor < before:

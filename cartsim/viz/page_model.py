@@ -21,6 +21,7 @@ class PageModel(CarTModel):
             infusion.
         tumor_kind: ``"solid"`` (a nodule) or ``"liquid"`` (scattered cells); also sets how
             the first infusion enters (:func:`~cartsim.viz.page_params.entry_route`).
+        scenario: accepted for Mesa's Reset and ignored.
         **params: any other :class:`~cartsim.CarTModel` keyword parameter (``dose``, ...).
 
     Mesa's Reset button builds a new model with ``type(model)(**params)``, so these names are
@@ -34,8 +35,12 @@ class PageModel(CarTModel):
         rng=None,
         car_design: str | None = None,
         tumor_kind: str | None = None,
+        scenario=None,
         **params: Any,
     ):
+        # Mesa 3.5's Reset also passes ``scenario`` (an empty mesa Scenario) to models that take
+        # **kwargs; every setting of this model lives in its config, so it is not used.
+        del scenario
         base = resolve_config(config, {})
         if car_design is not None:
             params["product"] = product_for_design(base, car_design)
@@ -46,3 +51,4 @@ class PageModel(CarTModel):
             if base.dosing:
                 params["route"] = entry_route(tumor_kind, base.dosing[0].route)
         super().__init__(base, rng=rng, **params)
+        self.seed_used = base.seed if rng is None else rng  # shown on the page

@@ -16,6 +16,10 @@ from cartsim.config import ConfigError, ExperimentConfig, parse_config
 from cartsim.config.loading import read_yaml
 from cartsim.config.schema import ProductConfig
 
+# Environment variable naming the experiment file the served page starts from (unset: the
+# classroom experiment); ``cartsim viz CONFIG`` sets it for the server.
+CONFIG_ENV = "CARTSIM_VIZ_CONFIG"
+
 # One page Step = one hour of simulated time: CAR-T cells move 5 µm/min (~20 sites per hour),
 # so an hour is the longest step in which their hunt still looks like motion.
 PAGE_STEP_H = 1.0
@@ -133,7 +137,7 @@ def model_params(config: ExperimentConfig) -> dict[str, Any]:
     return {
         "config": config,
         "rng": _slider("SliderInt", "Random seed", config.seed, 0, 99, 1),
-        "dose": _slider("SliderInt", "CAR-T dose (cells)", dose.cells, 50, 2000, 50),
+        "dose": _slider("SliderInt", "Dose (CAR-T cells)", dose.cells, 50, 2000, 50),
         "infusion_day": _slider("SliderFloat", "Infusion day", dose.day, 0.0,
                                 min(14.0, duration), 0.5),
         "car_design": {"type": "Select", "label": "CAR design (targets)",
@@ -143,9 +147,9 @@ def model_params(config: ExperimentConfig) -> dict[str, Any]:
             "SliderFloat", "Antigen loss per division", first_antigen.loss_probability,
             0.0, 0.02, 0.001),
         "negative_fraction": _slider(
-            "SliderFloat", "Antigen-negative at start (fraction)", first_antigen.negative_fraction,
+            "SliderFloat", "Antigen-negative at start", first_antigen.negative_fraction,
             0.0, 0.05, 0.001),
-        "kill_rate_per_h": _slider("SliderFloat", "Kill rate (per hour of contact)",
+        "kill_rate_per_h": _slider("SliderFloat", "Kill rate per hour",
                                    config.car_t.kill_rate_per_h, 0.1, 10.0, 0.1),
         "tumor_kind": {"type": "Select", "label": "Tumor type", "value": tumor_kind(config),
                        "values": list(TUMOR_KINDS)},
