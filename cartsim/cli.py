@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cartsim import __version__
 from cartsim.config import ConfigError, load_config
-from cartsim.config.loading import parse_value
+from cartsim.config.loading import parse_set_options
 
 # Modules that add sub-commands: each has ``register(subparsers)``, adds its parsers with
 # ``set_defaults(func=...)`` (a function taking the parsed args and returning an exit status, raising
@@ -32,20 +32,12 @@ examples:
 """
 
 
-def _parse_sets(items: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for item in items:
-        path, sep, value = item.partition("=")
-        if not sep or not path.strip():
-            raise ConfigError(f"--set {item!r}: expected dotted.path=VALUE, e.g. --set dosing.0.cells=500")
-        out[path.strip()] = parse_value(value)
-    return out
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from cartsim.experiments.run import run
 
-    config = load_config(args.config, _parse_sets(args.set))
+    config = load_config(args.config, parse_set_options(args.set))
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"--seed {args.seed}: seeds are whole numbers >= 0")
     out = Path(args.out) if args.out else Path("results") / Path(args.config).stem
@@ -72,7 +64,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    config = load_config(args.config, _parse_sets(args.set))
+    config = load_config(args.config, parse_set_options(args.set))
     products = ", ".join(f"{p.name} ({' '.join(p.targets)}, {p.logic})" for p in config.products)
     print(f"{args.config}: valid. {config.tissue.width}×{config.tissue.height} sites, "
           f"{config.tumor.initial.cells} tumor cells ({config.tumor.initial.type}), products: {products}, "

@@ -70,6 +70,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_set_options(items: list[str], example: str = "dosing.0.cells=500") -> dict[str, Any]:
+    """``--set PATH=VALUE`` command-line items as ``{"PATH": value}``, values read as YAML."""
+    out: dict[str, Any] = {}
+    for item in items:
+        path, sep, value = item.partition("=")
+        if not sep or not path.strip():
+            raise ConfigError(f"--set {item!r}: expected dotted.path=VALUE, e.g. --set {example}")
+        out[path.strip()] = parse_value(value)
+    return out
+
+
 def _schema_defaults() -> dict[str, Any]:
     return ExperimentConfig().model_dump(mode="python")
 

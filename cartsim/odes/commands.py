@@ -26,15 +26,9 @@ extinction_cells, solver.method|rtol|atol).
 
 
 def _parse_sets(items: list[str]) -> dict[str, object]:
-    from cartsim.config.loading import parse_value
+    from cartsim.config.loading import parse_set_options
 
-    out: dict[str, object] = {}
-    for item in items:
-        path, sep, value = item.partition("=")
-        if not sep or not path.strip():
-            raise ConfigError(f"--set {item!r}: expected dotted.path=VALUE, e.g. --set parameters.alpha=1.3e-8")
-        out[path.strip()] = parse_value(value)
-    return out
+    return parse_set_options(items, example="parameters.alpha=1.3e-8")
 
 
 def _list_models() -> str:

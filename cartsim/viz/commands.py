@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from cartsim.config import ConfigError
+from cartsim.config.loading import parse_set_options
 
 VIZ_EPILOG = """\
 examples:
@@ -38,16 +39,6 @@ def _port(text: str) -> int:
     return port
 
 
-def _parse_sets(items: list[str]) -> dict[str, object]:
-    from cartsim.config.loading import parse_value
-
-    out: dict[str, object] = {}
-    for item in items:
-        path, sep, value = item.partition("=")
-        if not sep or not path.strip():
-            raise ConfigError(f"--set {item!r}: expected dotted.path=VALUE, e.g. --set dosing.0.cells=500")
-        out[path.strip()] = parse_value(value)
-    return out
 
 
 def _cmd_viz(args: argparse.Namespace) -> int:
@@ -77,7 +68,7 @@ def _cmd_animate(args: argparse.Namespace) -> int:
     from cartsim.config import load_config
     from cartsim.viz.animation import animate
 
-    config = load_config(args.config, _parse_sets(args.set))
+    config = load_config(args.config, parse_set_options(args.set))
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"--seed {args.seed}: seeds are whole numbers >= 0")
     result = animate(config, args.out, every_h=args.every, fps=args.fps, overlay=args.overlay,
