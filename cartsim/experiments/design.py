@@ -281,9 +281,19 @@ def design_table(spec: SweepSpec, config: ExperimentConfig) -> pd.DataFrame:
     if len(rows) * spec.replicates > MAX_RUNS:
         raise ConfigError(f"sweep: {len(rows)} points × {spec.replicates} replicates is more than "
                           f"{MAX_RUNS:,} runs; check the ranges")
-    table = pd.DataFrame(rows, columns=spec.columns)
+    columns = list(zip(*rows)) if rows else [[] for _ in spec.columns]
+    table = pd.DataFrame({name: _column(values) for name, values in zip(spec.columns, columns)})
     table.index.name = "point"
     return table
+
+
+def _column(values: tuple) -> pd.Series:
+    """A design column; values of mixed kinds (``null`` among numbers) keep their own types, since
+    pandas would turn None into NaN, which the schema reads as a number."""
+    kinds = {type(v) for v in values}
+    if None.__class__ in kinds or len(kinds - {int, float}) > 1 or (kinds & {bool} and len(kinds) > 1):
+        return pd.Series(list(values), dtype=object)
+    return pd.Series(list(values))
 
 
 def design_seed(base_seed: int) -> int:
@@ -302,7 +312,14 @@ def run_seed(base_seed: int, point: int, replicate: int) -> int:
     return int(state) & (2**63 - 1)
 
 
-def point_overrides(spec: SweepSpec, row: pd.Series | dict[str, Any]) -> dict[str, Any]:
+def point_row(table: pd.DataFrame, point: int) -> dict[str, Any]:
+    """One design point as ``{column: value}``, each value keeping its column's type (``iloc`` on a
+    row would turn the ints of a mixed table into floats, which the strict schema rejects)."""
+    return {c: (v.item() if isinstance(v, np.generic) else v) for c, v in
+            ((c, table[c].iloc[point]) for c in table.columns)}
+
+
+def point_overrides(spec: SweepSpec, row: dict[str, Any]) -> dict[str, Any]:
     """The ``{dotted.path: value}`` overrides of one design point."""
     out: dict[str, Any] = {}
     for p in spec.parameters:
@@ -334,7 +351,7 @@ def check_points(spec: SweepSpec, config: ExperimentConfig, table: pd.DataFrame,
     base = config.model_dump(mode="json")
     problems: list[str] = []
     seen: set[str] = set()
-    for point, row in table.iterrows():
+    for point, row in enumerate(table.to_dict("records")):
         try:
             parse_config(apply_overrides(base, point_overrides(spec, row)))
         except ConfigError as exc:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from cartsim.config import ConfigError
@@ -63,6 +66,45 @@ class SerialExecutor:
             yield task, fn(task), None
 
 
+# Each worker process runs one model at a time on one core. Numerical libraries (OpenBLAS, MKL,
+# OpenMP) may otherwise start a pool of threads per process, and with one process per core those
+# pools would compete for the cores. Dask's workers set the same variables.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _one_thread_per_worker() -> Iterator[None]:
+    """Set the thread-count variables (unless the user set them) while worker processes start."""
+    added = [k for k in _THREAD_VARS if k not in os.environ]
+    for key in added:
+        os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def _watch_coordinator(pid: int, interval_s: float = 1.0) -> None:
+    """Worker initializer: end this worker once the coordinating process is gone.
+
+    A pool's workers otherwise wait forever for work when the coordinator is killed outright
+    (SIGKILL, out of memory), and keep the forkserver alive with them.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # alive, owned by someone else (pid reused): keep watching
+                pass
+
+    threading.Thread(target=watch, name="cartsim-coordinator-watch", daemon=True).start()
+
+
 class ProcessExecutor:
     """Local worker processes (``concurrent.futures``), started with forkserver (or spawn).
 
@@ -92,7 +134,8 @@ class ProcessExecutor:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         self._shutdown()
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context,
+                                         initializer=_watch_coordinator, initargs=(os.getpid(),))
         return self._pool
 
     def _shutdown(self) -> None:
@@ -101,6 +144,15 @@ class ProcessExecutor:
             self._pool = None
 
     def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed]:
+        # workers start (forkserver: the server they fork from) while the variables are set
+        with _one_thread_per_worker():
+            if self._context.get_start_method() == "forkserver":
+                from multiprocessing import forkserver
+
+                forkserver.ensure_running()
+            yield from self._map(fn, tasks)
+
+    def _map(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed]:
         source = iter(tasks)
         suspects: deque[T] = deque()  # runs that were in flight when a worker died
         in_flight: dict[Future, T] = {}
@@ -152,7 +204,7 @@ class ProcessExecutor:
             else:
                 log.warning("a worker process died; retrying the %d runs in flight one at a time", len(broken))
                 suspects.extend(broken)
-                pool = self._new_pool()
+            pool = self._new_pool()
 
 
 class DaskExecutor:

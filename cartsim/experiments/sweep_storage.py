@@ -114,8 +114,13 @@ def _complete(path: Path) -> bool:
         return False
 
 
-def scan(root: Path) -> tuple[set[int], set[int]]:
-    """Indices of finished runs and of failed runs; temporary and damaged files are removed."""
+def scan(root: Path, clean: bool = False) -> tuple[set[int], set[int]]:
+    """Indices of finished runs and of failed runs.
+
+    With ``clean`` (a sweep about to resume), temporary files left by a killed sweep and damaged
+    run files are removed; without it (reading results, possibly while a sweep still writes
+    into the folder) they are only skipped.
+    """
     done: set[int] = set()
     failed: set[int] = set()
     for sub, bucket, suffix in ((RUNS, done, "parquet"), (FAILED, failed, "json")):
@@ -124,13 +129,15 @@ def scan(root: Path) -> tuple[set[int], set[int]]:
             continue
         for entry in os.scandir(folder):
             if entry.name.startswith(".") and entry.name.endswith(".tmp"):
-                Path(entry.path).unlink(missing_ok=True)  # left by a sweep killed mid-write
+                if clean:
+                    Path(entry.path).unlink(missing_ok=True)  # left by a sweep killed mid-write
                 continue
             m = _RUN_RE.match(entry.name)
             if not m or m.group(2) != suffix:
                 continue
             if suffix == "parquet" and not _complete(Path(entry.path)):
-                Path(entry.path).unlink(missing_ok=True)
+                if clean:
+                    Path(entry.path).unlink(missing_ok=True)
                 continue
             bucket.add(int(m.group(1)))
     return done, failed - done
