@@ -20,7 +20,7 @@ ASSETS_STAMP := $(VENV)/.viz-assets
 # A Python >= 3.12: $(PYTHON) if given, else python3.12 / python3.13 / python3 on PATH, else pyenv's.
 FIND_PYTHON = scripts/find-python
 
-.PHONY: demo test venv viz viz-assets chromium params clean help bench
+.PHONY: demo test venv viz viz-assets chromium params clean help bench validation-report
 
 help:
 	@echo "make demo        set up .venv, run configs/quickstart.yaml into $(DEMO_OUT)/"
@@ -29,6 +29,7 @@ help:
 	@echo "make viz-assets  fetch the page's browser files once (needs npm), for use without internet"
 	@echo "make bench       run the speed benchmarks in benchmarks/"
 	@echo "make params      regenerate docs/parameters.md from the config schema"
+	@echo "make validation-report  rerun the validation scenarios into docs/validation.md (~4 min)"
 	@echo "make clean       remove .venv and results/"
 
 $(PY):
@@ -89,3 +90,6 @@ params: $(STAMP)
 
 clean:
 	rm -rf $(VENV) results
+
+validation-report: $(STAMP)
+	$(VENV)/bin/cartsim validation-report --out docs --replicates 4
