@@ -39,57 +39,71 @@ def _negative_fraction(row: pd.Series, phenotype_cols: list[str], antigen: str |
     return float(neg / total)
 
 
-def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[float]) -> dict:
-    """Summary metrics (see the module docstring) as a JSON-ready dict."""
-    day = ts["day"].to_numpy(float)
-    burden = ts["tumor_total"].to_numpy(float)
-    pheno_cols = [c for c in ts.columns if c.startswith("tumor_") and c != "tumor_total"]
+def burden_course(day: np.ndarray, burden: np.ndarray, infusion_days: list[float],
+                  eradicated_below: float = 0.5) -> dict:
+    """The tumor-curve metrics shared by agent runs and ODE solutions (module docstring).
+
+    ``eradicated_below`` is the burden (cells) under which the tumor counts as gone: any value
+    below one cell for agents, whose counts are whole; one cell for an ODE, which never reaches 0.
+    """
     first_dose = min(infusion_days) if infusion_days else 0.0
     after = day >= first_dose - 1e-9
-    i0 = int(np.argmax(after))
-    baseline = float(burden[i0])
+    baseline = float(burden[int(np.argmax(after))])
     post = np.flatnonzero(after)
     i_nadir = int(post[np.argmin(burden[post])])
     nadir = float(burden[i_nadir])
-    zero = np.flatnonzero(burden == 0)
-    eradicated = bool(zero.size)
+    gone = np.flatnonzero(burden < eradicated_below)
     responded = baseline > 0 and nadir <= RESPONSE_FRACTION * baseline
     relapse_idx = None
     if responded:
         later = np.flatnonzero((np.arange(len(day)) > i_nadir) & (burden >= RELAPSE_FRACTION * baseline))
         relapse_idx = int(later[0]) if later.size else None
-    last = ts.iloc[-1]
-    cart = ts["cart_total"].to_numpy(float)
-    i_peak = int(np.argmax(cart))
-    # the well-mixed mode has no cytokine fields
-    il6 = ts["IL6_max"].to_numpy(float) if "IL6_max" in ts else np.full(len(ts), math.nan)
-    summary = {
-        "final_tumor": int(round(burden[-1])),
-        "initial_tumor": int(round(burden[0])),
-        "baseline_tumor": int(round(baseline)),
-        "min_tumor": int(round(nadir)),
+    return {
+        "final_tumor": float(burden[-1]),
+        "initial_tumor": float(burden[0]),
+        "baseline_tumor": baseline,
+        "min_tumor": nadir,
         "day_of_nadir": float(day[i_nadir]),
         "tumor_reduction_at_nadir": float(1 - nadir / baseline) if baseline > 0 else math.nan,
-        "eradicated": eradicated,
-        "eradication_day": float(day[zero[0]]) if eradicated else None,
+        "eradicated": bool(gone.size),
+        "eradication_day": float(day[gone[0]]) if gone.size else None,
         "responded": bool(responded),
         "relapsed": relapse_idx is not None,
         "relapse_day": float(day[relapse_idx]) if relapse_idx is not None else None,
+        "tumor_auc_cell_days": float(np.trapezoid(burden, day)),
+        "_relapse_index": relapse_idx,
+    }
+
+
+def cart_course(day: np.ndarray, cart: np.ndarray) -> dict:
+    i_peak = int(np.argmax(cart))
+    return {"peak_cart": float(cart[i_peak]), "peak_cart_day": float(day[i_peak]), "final_cart": float(cart[-1])}
+
+
+def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[float]) -> dict:
+    """Summary metrics (see the module docstring) as a JSON-ready dict."""
+    day = ts["day"].to_numpy(float)
+    pheno_cols = [c for c in ts.columns if c.startswith("tumor_") and c != "tumor_total"]
+    summary = burden_course(day, ts["tumor_total"].to_numpy(float), infusion_days)
+    summary.update(cart_course(day, ts["cart_total"].to_numpy(float)))
+    for key in ("final_tumor", "initial_tumor", "baseline_tumor", "min_tumor", "peak_cart", "final_cart"):
+        summary[key] = int(round(summary[key]))  # agent counts are whole cells
+    relapse_idx = summary.pop("_relapse_index")
+    last = ts.iloc[-1]
+    # the well-mixed mode has no cytokine fields
+    il6 = ts["IL6_max"].to_numpy(float) if "IL6_max" in ts else np.full(len(ts), math.nan)
+    summary.update({
         "antigen_negative_fraction_end": _negative_fraction(last, pheno_cols),
         "antigen_negative_fraction_at_relapse": (
             _negative_fraction(ts.iloc[relapse_idx], pheno_cols) if relapse_idx is not None else None
         ),
-        "peak_cart": int(cart[i_peak]),
-        "peak_cart_day": float(day[i_peak]),
-        "final_cart": int(cart[-1]),
         "peak_IL6_pM": float(np.max(il6)),
         "peak_IL6_day": float(day[int(np.argmax(il6))]) if np.isfinite(il6).any() else math.nan,
         "peak_IFNg_pM": float(ts["IFNg_max"].max()) if "IFNg_max" in ts else math.nan,
         "kills_total": int(last["kills_total"]),
-        "tumor_auc_cell_days": float(np.trapezoid(burden, day)),
         "infusion_days": [float(d) for d in infusion_days],
         "cells_infused": int(round(last["cells_infused"])) if "cells_infused" in ts else None,
-    }
+    })
     frac = summary["antigen_negative_fraction_at_relapse"]
     summary["antigen_negative_relapse"] = bool(frac is not None and frac > 0.5)
     for a in antigens:

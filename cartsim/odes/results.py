@@ -24,7 +24,7 @@ import pandas as pd
 
 from cartsim import __version__
 from cartsim.experiments import storage
-from cartsim.experiments.summary import RELAPSE_FRACTION, RESPONSE_FRACTION
+from cartsim.experiments.summary import burden_course, cart_course
 from cartsim.odes.config import OdeConfig
 from cartsim.odes.solve import Impulse, OdeSolution, simulate
 
@@ -101,41 +101,12 @@ def run_ode(config: OdeConfig) -> OdeRunResult:
 def summarize_ode(ts: pd.DataFrame, infusion_days: list[float]) -> dict:
     """Outcome metrics of an ODE time series, with an agent run's key names (see module docstring)."""
     day = ts["day"].to_numpy(float)
-    burden = ts["tumor_total"].to_numpy(float)
-    first_dose = min(infusion_days) if infusion_days else 0.0
-    after = day >= first_dose - 1e-9
-    i0 = int(np.argmax(after))
-    baseline = float(burden[i0])
-    post = np.flatnonzero(after)
-    i_nadir = int(post[np.argmin(burden[post])])
-    nadir = float(burden[i_nadir])
-    gone = np.flatnonzero(burden < ERADICATION_CELLS)
-    responded = baseline > 0 and nadir <= RESPONSE_FRACTION * baseline
-    relapse_idx = None
-    if responded:
-        later = np.flatnonzero((np.arange(len(day)) > i_nadir) & (burden >= RELAPSE_FRACTION * baseline))
-        relapse_idx = int(later[0]) if later.size else None
-    cart = ts["cart_total"].to_numpy(float)
-    i_peak = int(np.argmax(cart))
-    summary = {
-        "final_tumor": float(burden[-1]),
-        "initial_tumor": float(burden[0]),
-        "baseline_tumor": baseline,
-        "min_tumor": nadir,
-        "day_of_nadir": float(day[i_nadir]),
-        "tumor_reduction_at_nadir": float(1 - nadir / baseline) if baseline > 0 else math.nan,
-        "eradicated": bool(gone.size),
-        "eradication_day": float(day[gone[0]]) if gone.size else None,
-        "responded": bool(responded),
-        "relapsed": relapse_idx is not None,
-        "relapse_day": float(day[relapse_idx]) if relapse_idx is not None else None,
-        "peak_cart": float(cart[i_peak]),
-        "peak_cart_day": float(day[i_peak]),
-        "final_cart": float(cart[-1]),
-        "kills_total": float(ts["kills_total"].iloc[-1]),
-        "tumor_auc_cell_days": float(np.trapezoid(burden, day)),
-        "infusion_days": [float(d) for d in infusion_days],
-    }
+    summary = burden_course(day, ts["tumor_total"].to_numpy(float), infusion_days,
+                            eradicated_below=ERADICATION_CELLS)
+    summary.pop("_relapse_index")
+    summary.update(cart_course(day, ts["cart_total"].to_numpy(float)))
+    summary["kills_total"] = float(ts["kills_total"].iloc[-1])
+    summary["infusion_days"] = [float(d) for d in infusion_days]
     for col in ts.columns:  # the model's own compartments (cart_effector, cart_memory, bcells_healthy)
         if col not in ("day", "tumor_total", "cart_total", "kills_total", "cells_infused"):
             values = ts[col].to_numpy(float)
