@@ -43,17 +43,12 @@ class RunResult:
         return self.config.seed
 
     def resolved_config(self) -> dict:
-        data = self.config.model_dump(mode="json")
-        data["cartsim_version"] = __version__
-        return data
+        return {**self.config.model_dump(mode="json"), "cartsim_version": __version__}
 
     def write(self, out_dir: str | Path, plots: bool = True) -> Path:
         """Write config.yaml, timeseries.parquet, summary.json, snapshots.npz and PNG plots."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        storage.write_yaml(out / "config.yaml", self.resolved_config())
-        storage.write_parquet(out / "timeseries.parquet", self.timeseries)
-        storage.write_json(out / "summary.json", self.summary)
+        out = storage.write_run_tables(Path(out_dir), self.config.model_dump(mode="json"),
+                                       self.timeseries, self.summary)
         if self.snapshots:
             arrays: dict[str, np.ndarray] = {"day": np.array([s.day for s in self.snapshots])}
             for i, s in enumerate(self.snapshots):

@@ -55,3 +55,15 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
             np.savez_compressed(fh, **arrays)
 
     return write_atomic(path, _write)
+
+
+def write_run_tables(out: Path, config: dict, timeseries: pd.DataFrame, summary: dict) -> Path:
+    """The files every kind of run writes: config.yaml (with the cartsim version), timeseries.parquet, summary.json."""
+    from cartsim import __version__
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_yaml(out / "config.yaml", {**config, "cartsim_version": __version__})
+    write_parquet(out / "timeseries.parquet", timeseries)
+    write_json(out / "summary.json", summary)
+    return out

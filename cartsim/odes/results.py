@@ -45,17 +45,12 @@ class OdeRunResult:
     wall_seconds: float = 0.0
 
     def resolved_config(self) -> dict:
-        data = self.config.model_dump(mode="json")
-        data["cartsim_version"] = __version__
-        return data
+        return {**self.config.model_dump(mode="json"), "cartsim_version": __version__}
 
     def write(self, out_dir: str | Path, plots: bool = True) -> Path:
         """Write config.yaml, timeseries.parquet, summary.json and (``plots``) timeseries.png."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        storage.write_yaml(out / "config.yaml", self.resolved_config())
-        storage.write_parquet(out / "timeseries.parquet", self.timeseries)
-        storage.write_json(out / "summary.json", self.summary)
+        out = storage.write_run_tables(Path(out_dir), self.config.model_dump(mode="json"),
+                                       self.timeseries, self.summary)
         if plots:
             from cartsim.odes.figures import ode_timeseries_figure
             from cartsim.viz.figures import save_figure
