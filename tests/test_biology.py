@@ -164,6 +164,18 @@ def test_exhaustion_after_max_kills():
     assert (model.cart.state[live] == EXHAUSTED).any()
 
 
+def test_daughter_starts_without_kills_and_counts_a_division():
+    """A daughter copies its mother's product, divisions and activation but not her kills (CARCADE)."""
+    model = CarTModel(no_dose(tumor={"initial": {"cells": 1}}), rng=3)
+    mother = model.cart.add(10, 10, 0, 0.0, kills=7, divisions=2, last_stimulated=0.0)
+    model.cart.divide(mother, 0.5)
+    daughter = int(next(s for s in model.cart.live_slots().tolist() if s != mother))
+    assert model.cart.kills[mother] == 7 and model.cart.kills[daughter] == 0
+    assert model.cart.divisions[mother] == 3 and model.cart.divisions[daughter] == 3
+    assert model.cart.last_stimulated[daughter] == 0.0
+    assert max(abs(model.cart.x[daughter] - 10), abs(model.cart.y[daughter] - 10)) == 1
+
+
 def test_il2_boosts_proliferation():
     cfg = small_config(tissue={"width": 80, "height": 80}, tumor={"initial": {"cells": 1}},
                        car_t={"il2_max_boost": 1.0}, dosing=[])

@@ -12,7 +12,8 @@ A CAR-T cell is in one of three states:
 A binding activates the cell for ``activation_window_h``: activated cells secrete cytokines and
 divide (rate ``ln2/division_time_h``, boosted by IL-2 up to ``1 + il2_max_boost``), into a free
 neighbouring site, at most ``max_divisions`` times per lineage; daughters inherit the parent's
-kill count (exhaustion is heritable) and activation. Each cell dies after an exponentially
+activation but start with no kills, as in CARCADE (Prybutok et al. 2022), so ``max_kills`` limits
+each cell and ``max_divisions`` limits each lineage. Each cell dies after an exponentially
 distributed lifespan. Whole populations move and interact in bulk numpy operations; Python runs
 only per event (a kill, a division, a death).
 """
@@ -268,7 +269,9 @@ class CarTPopulation(Population):
         self.divisions[slot] += 1
         self.add(
             nx, ny, int(self.product[slot]), now,
-            kills=int(self.kills[slot]), divisions=int(self.divisions[slot]),
+            # a daughter starts with no kills (CARCADE): the kill limit is per cell, not per
+            # lineage, so expansion keeps pace with the antigen a clone meets
+            kills=0, divisions=int(self.divisions[slot]),
             last_stimulated=float(self.last_stimulated[slot]),
         )
 

@@ -73,7 +73,7 @@ def _fig(ncols: int = 1, width: float = 5.5) -> tuple[Figure, list]:
 
 # ----------------------------------------------------------------------------- 1. dose-response
 def dose_response(seeds: range) -> Outcome:
-    doses = [5, 10, 20, 40, 80, 160]
+    doses = [1, 2, 4, 8, 16, 32]
     frames = []
     for dose in doses:
         cfg = scene(dosing=[{"day": 1, "cells": dose, "product": "CAR19", "route": "edge"}])

@@ -137,7 +137,7 @@ def model_params(config: ExperimentConfig) -> dict[str, Any]:
     return {
         "config": config,
         "rng": _slider("SliderInt", "Random seed", config.seed, 0, 99, 1),
-        "dose": _slider("SliderInt", "Dose (CAR-T cells)", dose.cells, 50, 2000, 50),
+        "dose": _slider("SliderInt", "Dose (CAR-T cells)", dose.cells, 5, 2000, 5),
         "infusion_day": _slider("SliderFloat", "Infusion day", dose.day, 0.0,
                                 min(14.0, duration), 0.5),
         "car_design": {"type": "Select", "label": "CAR design (targets)",
