@@ -69,7 +69,7 @@ class CarTModel(mesa.Model):
         # Mesa's SolaraViz passes a Scenario on reset; the config plays that role here
         params.pop("scenario", None)
         cfg = resolve_config(config, params)
-        if cfg.space != "grid":
+        if cfg.space == "well_mixed":
             raise ConfigError("space: CarTModel simulates the tissue grid; for space: well_mixed use "
                               "cartsim.WellMixedModel (cartsim.run picks the right one)")
         super().__init__(rng=cfg.seed if rng is None else rng)
@@ -84,7 +84,7 @@ class CarTModel(mesa.Model):
 
         self.tissue = Tissue(
             self, c.tissue.width, c.tissue.height, c.tissue.site_um,
-            c.tissue.tcells_squeeze_past_tumor, c.tissue.vessels,
+            c.tissue.tcells_squeeze_past_tumor, c.tissue.vessels, stirred=c.space == "stirred",
         )
         antigens = c.antigen_names
         self.designs = [CarDesign.from_config(p, antigens, c.tissue.site_um) for p in c.products]

@@ -37,9 +37,9 @@ def check_invariants(model: CarTModel) -> None:
     assert len(model.agents_by_type.get(CarTCell, [])) == model.cart.count
 
 
-@pytest.mark.parametrize("squeeze", [True, False])
-def test_invariants_hold_every_step(squeeze):
-    cfg = small_config(tissue={"width": 30, "height": 30, "tcells_squeeze_past_tumor": squeeze})
+@pytest.mark.parametrize(("space", "squeeze"), [("grid", True), ("grid", False), ("stirred", True), ("stirred", False)])
+def test_invariants_hold_every_step(space, squeeze):
+    cfg = small_config(space=space, tissue={"width": 30, "height": 30, "tcells_squeeze_past_tumor": squeeze})
     model = CarTModel(cfg)
     check_invariants(model)
     while model.running:
@@ -114,10 +114,12 @@ def test_recording_follows_record_interval(small):
     dose=st.integers(1, 120),
     loss=st.floats(0, 0.2),
     chemotaxis=st.booleans(),
+    space=st.sampled_from(["grid", "stirred"]),
 )
-def test_invariants_property(seed, squeeze, route, tumor_type, dose, loss, chemotaxis):
+def test_invariants_property(seed, squeeze, route, tumor_type, dose, loss, chemotaxis, space):
     """Whatever the scenario: occupancy within capacity, fields non-negative, counts consistent."""
     cfg = small_config(
+        space=space,
         tissue={"width": 20, "height": 20, "tcells_squeeze_past_tumor": squeeze},
         tumor={"initial": {"type": tumor_type, "cells": 80}},
         antigens={"CD19": {"loss_probability": loss}},

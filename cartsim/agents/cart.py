@@ -198,6 +198,12 @@ class CarTPopulation(Population):
         movers = motile[self.rng.random(motile.size) < self.p_hop]
         if movers.size == 0:
             return
+        if self.tissue.stirred:
+            # a hop lands anywhere: the same encounter frequency as on the grid, no geometry
+            tx = self.rng.integers(0, self.tissue.width, size=movers.size)
+            ty = self.rng.integers(0, self.tissue.height, size=movers.size)
+            self._settle(movers, tx, ty)
+            return
         turn = (self.direction[movers] == NO_DIRECTION) | (self.rng.random(movers.size) >= self.p_keep_direction)
         turners = movers[turn]
         # a turn picks one of the 7 other directions, so that a hop keeps its direction with
@@ -209,8 +215,11 @@ class CarTPopulation(Population):
             new_dir = self._chemotactic_directions(turners, new_dir, chemoattractant)
         self.direction[turners] = new_dir
         d = self.direction[movers].astype(np.int64)
-        tx = self.x[movers] + OFFSETS[d, 0]
-        ty = self.y[movers] + OFFSETS[d, 1]
+        blocked = ~self._settle(movers, self.x[movers] + OFFSETS[d, 0], self.y[movers] + OFFSETS[d, 1])
+        self.direction[movers[blocked]] = NO_DIRECTION  # blocked: pick a new direction next hop
+
+    def _settle(self, movers: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
+        """Move ``movers`` to sites (tx, ty) where those are inside and free; returns who moved."""
         ok = self.tissue.inside(tx, ty)
         cx, cy = np.clip(tx, 0, self.tissue.width - 1), np.clip(ty, 0, self.tissue.height - 1)
         free = self.tissue.tcell_free_mask()
@@ -221,11 +230,11 @@ class CarTPopulation(Population):
         _, first = np.unique(tx[order] * self.tissue.height + ty[order], return_index=True)
         win = np.zeros(movers.size, dtype=bool)
         win[order[first]] = True
-        self.direction[movers[~win]] = NO_DIRECTION  # blocked: pick a new direction next hop
         w = movers[win]
         self.layer[self.x[w], self.y[w]] = -1
         self.x[w], self.y[w] = tx[win], ty[win]
         self.layer[self.x[w], self.y[w]] = w
+        return win
 
     def _chemotactic_directions(self, cells: np.ndarray, random_dir: np.ndarray, field: np.ndarray) -> np.ndarray:
         """With probability ``strength``, a turning cell that senses a gradient heads up it."""
@@ -259,13 +268,11 @@ class CarTPopulation(Population):
 
     def divide(self, slot: int, now: float) -> None:
         x, y = int(self.x[slot]), int(self.y[slot])
-        free = [
-            (nx, ny) for nx, ny in self.tissue.free_neighbours(self.layer, x, y)
-            if self.tissue.tcells_squeeze_past_tumor or self.tissue.tumor[nx, ny] < 0
-        ]
-        if not free:
+        blocker = None if self.tissue.tcells_squeeze_past_tumor else self.tissue.tumor
+        site = self.tissue.daughter_site(self.layer, x, y, self.rng, blocker)
+        if site is None:
             return  # no room: the division does not happen
-        nx, ny = free[self.rng.integers(len(free))]
+        nx, ny = site
         self.divisions[slot] += 1
         self.add(
             nx, ny, int(self.product[slot]), now,

@@ -87,7 +87,7 @@ class TumorPopulation(Population):
         t = self.tissue
         n = initial.cells
         jitter = self.rng.random((t.width, t.height))
-        if initial.type == "nodule":
+        if initial.type == "nodule" and not t.stirred:
             xs = np.arange(t.width)[:, None] - (t.width - 1) / 2
             ys = np.arange(t.height)[None, :] - (t.height - 1) / 2
             key = np.hypot(xs, ys) + 1e-3 * jitter  # nearest the centre first, ties at random
@@ -174,19 +174,26 @@ class TumorPopulation(Population):
                 self.divide(slot, time)
 
     def divide(self, slot: int, now: float) -> None:
-        """Divide into a free neighbouring site, or become quiescent if there is none."""
+        """Divide into a free neighbouring site, or become quiescent if there is none.
+
+        In a stirred tissue the daughter's site is drawn anywhere; if it is taken the division
+        fails and the cell starts a new cycle (there are no neighbours to wait for).
+        """
         x, y = int(self.x[slot]), int(self.y[slot])
-        free = self.tissue.free_neighbours(self.layer, x, y)
-        if not self.tissue.tcells_squeeze_past_tumor:  # T cells then hold their site against tumor cells too
-            free = [(nx, ny) for nx, ny in free if self.tissue.tcell[nx, ny] < 0]
-        if not free:
+        # T cells that cannot squeeze past tumor cells hold their site against tumor cells too
+        blocker = None if self.tissue.tcells_squeeze_past_tumor else self.tissue.tcell
+        site = self.tissue.daughter_site(self.layer, x, y, self.rng, blocker)
+        if site is None and self.tissue.stirred:
+            self.schedule_next_event(slot, now)
+            return
+        if site is None:
             self.quiescent[slot] = True
             # still mortal while waiting: death is memoryless, so a fresh draw is exact
             self.event_gen[slot] += 1
             if self.death_rate_per_min > 0:
                 self._push(now + self.rng.exponential(1 / self.death_rate_per_min), slot, DIE)
             return
-        nx, ny = free[self.rng.integers(len(free))]
+        nx, ny = site
         parent = self.antigen[slot].copy()
         self.divisions += 1
         self.set_antigens(slot, self.inherit(parent))

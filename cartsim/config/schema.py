@@ -366,8 +366,12 @@ class ExperimentConfig(Section):
     name: str = Field("experiment", min_length=1, max_length=80)
     description: str = ""
     seed: int = P(1, "-", "base random seed; same seed and config give identical results", ge=0)
-    space: Literal["grid", "well_mixed"] = P(
-        "grid", "-", "grid: cells on a tissue grid; well_mixed: no space, mass-action encounters (see well_mixed)"
+    space: Literal["grid", "stirred", "well_mixed"] = P(
+        "grid", "-",
+        "grid: cells on a tissue grid; stirred: the grid model's own rules and parameters without "
+        "geometry (every placement, hop and daughter lands on a uniformly random site, cytokines "
+        "are uniform), i.e. a stirred dish where cells meet by mass action; well_mixed: "
+        "CARTmath's terms as agent rules (see well_mixed)",
     )
     well_mixed: WellMixedConfig = WellMixedConfig()
     tissue: TissueConfig = TissueConfig()

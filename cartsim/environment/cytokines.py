@@ -21,6 +21,7 @@ NEGLIGIBLE = 1e-9  # molecules per site
 class CytokineFields:
     def __init__(self, tissue, config, interval_min: float):
         self.tissue = tissue
+        self.stirred = tissue.stirred
         self.interval = interval_min
         self.to_pM = molecules_to_pM(config.tissue.site_um)
         shape = (tissue.width, tissue.height)
@@ -70,6 +71,10 @@ class CytokineFields:
                 rate = self.params[name].secretion_per_activated_cell_per_min
                 source = (self.pending[name] + rate * self.cell_minutes) / self.interval
             new = self.solvers[name].step(field, source)
+            if self.stirred:
+                # instant mixing; the solver conserves mass and decays it exactly, so the mean
+                # is the exact well-mixed amount
+                new[:] = new.mean()
             # below a billionth of a molecule per site a field is zero; flushing it lets idle
             # fields be skipped instead of decaying through denormal numbers for ever
             new[new < NEGLIGIBLE] = 0.0

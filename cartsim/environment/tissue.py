@@ -54,10 +54,15 @@ class TissueSite(Cell):
 class Tissue:
     """Grid, occupancy layers and geometry helpers shared by the cell populations."""
 
-    def __init__(self, model, width: int, height: int, site_um: float, squeeze: bool, n_vessels: int):
+    def __init__(self, model, width: int, height: int, site_um: float, squeeze: bool, n_vessels: int,
+                 stirred: bool = False):
         self.model = model
         self.width, self.height, self.site_um = width, height, site_um
         self.tcells_squeeze_past_tumor = squeeze
+        # stirred (``space: stirred``): the same sites, rules and parameters, but every placement
+        # (initial tumor, infusion, CAR-T hop, daughter) is uniform over the tissue, so cells meet
+        # by mass action instead of by geometry
+        self.stirred = stirred
         self.grid = OrthogonalMooreGrid(
             (width, height), torus=False, capacity=2, random=model.random, cell_klass=TissueSite
         )
@@ -105,6 +110,24 @@ class Tissue:
                 out.append((nx, ny))
         return out
 
+    def daughter_site(self, layer: np.ndarray, x: int, y: int, rng: np.random.Generator,
+                      blocker: np.ndarray | None = None) -> tuple[int, int] | None:
+        """Where a daughter of the cell at (x, y) goes, or None when there is no room.
+
+        On the grid: a uniformly chosen Moore neighbour with no occupant in ``layer`` (nor in
+        ``blocker``, if given). Stirred: one uniformly chosen site anywhere, taken only if it is
+        free, so that a division succeeds with probability equal to the free fraction of the
+        tissue (crowding by mass action).
+        """
+        if self.stirred:
+            nx, ny = int(rng.integers(self.width)), int(rng.integers(self.height))
+            free = layer[nx, ny] < 0 and (blocker is None or blocker[nx, ny] < 0)
+            return (nx, ny) if free else None
+        free = self.free_neighbours(layer, x, y)
+        if blocker is not None:
+            free = [(nx, ny) for nx, ny in free if blocker[nx, ny] < 0]
+        return free[rng.integers(len(free))] if free else None
+
     def tcell_free_mask(self) -> np.ndarray:
         """Sites a CAR-T cell may enter: no CAR-T there, and no tumor cell unless T cells squeeze past."""
         free = self.tcell < 0
@@ -116,10 +139,10 @@ class Tissue:
         """Up to ``n`` free sites for infused CAR-T, nearest first to the route's entry structure.
 
         ``edge``: the tissue boundary; ``vessels``: the vessel sites; ``uniform``: anywhere.
-        Ties are broken at random.
+        Ties are broken at random. A stirred tissue has no edge or vessels: every route is uniform.
         """
         jitter = rng.random((self.width, self.height))
-        if route == "uniform":
+        if route == "uniform" or self.stirred:
             order_key = jitter
         else:
             if route == "edge":

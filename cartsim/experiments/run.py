@@ -69,7 +69,7 @@ class RunResult:
 
 
 def make_model(config: ExperimentConfig) -> CarTModel | WellMixedModel:
-    """The model for ``config.space``: the tissue grid, or the well-mixed mode."""
+    """The model for ``config.space``: the tissue grid (stirred or not), or the well-mixed mode."""
     return WellMixedModel(config) if config.space == "well_mixed" else CarTModel(config)
 
 

@@ -13,7 +13,7 @@ def _cmd(args: argparse.Namespace) -> int:
         raise ConfigError(f"--replicates {args.replicates}: use at least 2 replicates per design point")
     outcomes = write_report(args.out, replicates=args.replicates, first_seed=args.first_seed)
     for o in outcomes:
-        print(f"{'PASS' if o.passed else 'FAIL'}  {o.number}. {o.title}: {o.verdict}")
+        print(f"{'PASS' if o.passed else 'FAIL'}  {o.label}. {o.title}: {o.verdict}")
     print(f"report written to {args.out}/validation.md")
     return 0 if all(o.passed for o in outcomes) else 1
 

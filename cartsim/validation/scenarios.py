@@ -10,10 +10,10 @@ pass/fail verdict for its pattern, a table of the numbers behind it and a figure
    larger initial tumor raises the risk;
 4. dual targeting: CD19 OR CD22 escapes less than CD19 alone; an AND gate escapes more;
 5. toxicity: peak IL-6 tracks peak CAR-T expansion and tumor burden more than dose;
-6. space: T cells infiltrate deep only into antigen-positive tumor (T cells that cannot squeeze
-   past tumor cells enter by killing). (Whether treatment rankings differ between well-mixed and
-   spatial runs is not checked here: the well-mixed mode follows CARTmath's rules, not the
-   spatial model's, so the two do not rank the same treatments on the same terms.)
+6. space: (a) T cells infiltrate deep only into antigen-positive tumor (T cells that cannot
+   squeeze past tumor cells enter by killing); (b) treatment rankings differ between a stirred
+   dish and tissue: the same rules and parameters run with ``space: stirred`` (mass action) and
+   ``space: grid`` rank the same treatments in a different order.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from cartsim.experiments.run import run
 @dataclass
 class Outcome:
     number: int
+    part: str  # "" or a letter, for patterns with several parts
     title: str
     pattern: str
     passed: bool
@@ -40,6 +41,10 @@ class Outcome:
     table: pd.DataFrame
     figure: Figure | None = field(default=None, repr=False)
     statistics: dict = field(default_factory=dict)  # numbers behind the verdict, for tests
+
+    @property
+    def label(self) -> str:
+        return f"{self.number}{self.part}"
 
 
 def scene(**sections) -> ExperimentConfig:
@@ -91,7 +96,7 @@ def dose_response(seeds: range) -> Outcome:
     ax.semilogx(table["dose"], table["eradicated"], "s--", label="eradicated (fraction of runs)")
     ax.set(xlabel="CAR-T dose (cells)", ylabel="response", title="Dose-response", ylim=(-0.05, 1.05))
     ax.legend(fontsize="small")
-    return Outcome(1, "Dose-response", "response rises with log dose and saturates", rises and saturates,
+    return Outcome(1, "", "Dose-response", "response rises with log dose and saturates", rises and saturates,
                    f"Spearman ρ(log dose, reduction) = {rho:.2f} (> 0.7); reduction {top[0]:.2f} → {top[-1]:.2f} "
                    f"(rise > 0.3); top two doses differ by {abs(top[-1] - top[-2]):.3f} (< 0.05)", table, fig)
 
@@ -117,7 +122,7 @@ def kinetics(seeds: range) -> Outcome:
     for s in series:
         ax.semilogy(s["day"], s["cart_total"].clip(lower=0.5), color="tab:blue", alpha=0.4)
     ax.set(xlabel="day", ylabel="CAR-T cells", title="CAR-T kinetics (dose 60 on day 1)")
-    return Outcome(2, "CAR-T kinetics", "expansion to a peak within 1-2 weeks, contraction, low persistence", ok,
+    return Outcome(2, "", "CAR-T kinetics", "expansion to a peak within 1-2 weeks, contraction, low persistence", ok,
                    f"expansion {expansion:.1f}-fold (≥ 2); peak {m['peak_day_after_infusion']:.1f} d after infusion "
                    f"(2-14 d); final/peak = {m['final'] / m['peak']:.2f} (< 0.3); persisting in "
                    f"{(table['final'] > 0).mean():.0%} of runs (≥ 50 %)", table, fig)
@@ -150,7 +155,7 @@ def antigen_escape(seeds: range) -> Outcome:
     fig, (ax,) = _fig()
     ax.bar(["150 cells", "600 cells"], table["escape_probability"], color=["#88CCEE", "#CC6677"])
     ax.set(ylabel="runs with CD19-negative cells at day 21", title="Antigen escape vs initial tumor", ylim=(0, 1))
-    return Outcome(3, "Antigen escape", "single-target CAR-T select antigen-negative cells; larger tumors escape more",
+    return Outcome(3, "", "Antigen escape", "single-target CAR-T select antigen-negative cells; larger tumors escape more",
                    ok, f"antigen-negative share of surviving tumors {survivors['negative_end'].mean():.2f} (> 0.5, was "
                    f"{data['negative_start'].mean():.3f}); escape probability {small['escape_probability']:.2f} (150 cells) "
                    f"< {large['escape_probability']:.2f} (600 cells)", table, fig)
@@ -178,7 +183,7 @@ def dual_targeting(seeds: range) -> Outcome:
     fig, (ax,) = _fig()
     ax.bar(table["design"], table["final_tumor"], color=["#88CCEE", "#117733", "#CC6677"])
     ax.set(ylabel="tumor cells at day 14 (mean)", title="Dual targeting with antigen loss")
-    return Outcome(4, "Dual targeting", "OR gate escapes less than single target; AND gate escapes more", ok,
+    return Outcome(4, "", "Dual targeting", "OR gate escapes less than single target; AND gate escapes more", ok,
                    f"final tumor: OR {f['CD19 OR CD22']:.0f} < single {f['CD19']:.0f} < AND {f['CD19 AND CD22']:.0f}",
                    table, fig)
 
@@ -208,7 +213,7 @@ def toxicity(seeds: range) -> Outcome:
         ax.scatter(g["peak_cart"], g["peak_IL6"], label=f"dose {dose}, tumor {cells}")
     ax.set(xlabel="peak CAR-T", ylabel="peak IL-6 (pM)", title="IL-6 (CRS proxy)")
     ax.legend(fontsize="small")
-    return Outcome(5, "Toxicity", "peak IL-6 tracks peak CAR-T and tumor burden more than dose "
+    return Outcome(5, "", "Toxicity", "peak IL-6 tracks peak CAR-T and tumor burden more than dose "
                    "(tumor 150-1,350 cells, dose 30-90 CAR-T)", ok,
                    f"Spearman ρ(IL-6, peak CAR-T) = {r_cart:.2f} (> 0.7); ρ(IL-6, tumor) = {r_tumor:.2f} vs "
                    f"|ρ(IL-6, dose)| = {abs(r_dose):.2f} (the pattern needs tumor > dose)", table, fig, outcome_extra)
@@ -241,9 +246,80 @@ def infiltration(seeds: range) -> Outcome:
     fig, (ax,) = _fig()
     ax.bar(table["tumor"], table["depth_sites"] * 15 / 1000, color=["#332288", "#DC267F"])
     ax.set(ylabel="mean CAR-T depth inside nodule (mm)", title="Infiltration at day 4")
-    return Outcome(6, "Space", "T cells infiltrate deep only where antigen is present", ok,
+    return Outcome(6, "a", "Space: infiltration", "T cells infiltrate deep only where antigen is present", ok,
                    f"mean depth {d['CD19+']:.1f} sites into CD19+ vs {d['CD19-']:.1f} into CD19- tumor (> 2 sites deeper)",
                    table, fig)
 
 
-SCENARIOS = (dose_response, kinetics, antigen_escape, dual_targeting, toxicity, infiltration)
+# ----------------------------------------------------------------------------- 6b. dish vs tissue
+RANKED_TREATMENTS = {
+    "6 CAR-T": {},
+    "12 CAR-T": {"dosing": [{"day": 1, "cells": 12, "product": "CAR19", "route": "edge"}]},
+    "6 CAR-T, kill limit 20": {"car_t": {"max_kills": 20}},
+}
+SPACES = {"grid": "tissue (grid)", "stirred": "stirred dish"}
+
+
+def dish_vs_tissue(seeds: range) -> Outcome:
+    """Rank three treatments by tumor burden in tissue and in a stirred dish, with the same rules.
+
+    Doubling the dose and doubling each cell's kill limit (max_kills) both double the killing
+    capacity of a product. In a stirred dish every CAR-T touches targets all the time, kills at
+    its full rate and exhausts before it has divided much: a higher kill limit keeps each cell
+    (and so its daughters) active and dividing for longer, while a double dose only doubles the
+    start. In tissue the cells must first reach the nodule from the edge and kill at its rim,
+    so they divide before they exhaust and more cells, entering at more places, do better.
+    """
+    rows = []
+    for space in SPACES:
+        for label, change in RANKED_TREATMENTS.items():
+            sections = {"dosing": [{"day": 1, "cells": 6, "product": "CAR19", "route": "edge"}], **change}
+            cfg = scene(space=space, **sections)
+            rows.append(replicate(cfg, seeds, lambda r: {"burden": r.summary["tumor_auc_cell_days"] / 21,
+                                                         "eradicated": r.summary["eradicated"]})
+                        .assign(space=space, treatment=label))
+    data = pd.concat(rows)
+    table = (data.groupby(["space", "treatment"], sort=False)
+             .agg(mean_tumor_cells=("burden", "mean"), standard_error=("burden", "sem"),
+                  eradicated=("eradicated", "mean")).reset_index())
+    cell = table.set_index(["space", "treatment"])
+    dose, limit = "12 CAR-T", "6 CAR-T, kill limit 20"
+
+    def advantage(space: str) -> tuple[float, float]:
+        """Mean burden under the double dose minus under the double kill limit, and its standard error."""
+        a, b = cell.loc[(space, dose)], cell.loc[(space, limit)]
+        return a.mean_tumor_cells - b.mean_tumor_cells, float(np.hypot(a.standard_error, b.standard_error))
+
+    (d_grid, se_grid), (d_dish, se_dish) = advantage("grid"), advantage("stirred")
+    # the order must flip, each way by more than the standard error of the difference
+    ok = bool(d_grid < -se_grid and d_dish > se_dish)
+    rank = {space: cell.loc[space, "mean_tumor_cells"].rank() for space in SPACES}
+    tau = stats.kendalltau(rank["grid"], rank["stirred"][rank["grid"].index]).statistic
+
+    fig, (ax,) = _fig(width=6.5)
+    width = 0.38
+    for i, (space, name) in enumerate(SPACES.items()):
+        rows_ = cell.loc[space].loc[list(RANKED_TREATMENTS)]
+        ax.bar(np.arange(len(rows_)) + (i - 0.5) * width, rows_["mean_tumor_cells"], width,
+               yerr=rows_["standard_error"], capsize=3, label=name, color=["#332288", "#DDAA33"][i])
+    ax.set_xticks(np.arange(len(RANKED_TREATMENTS)), list(RANKED_TREATMENTS))
+    ax.set_yscale("log")
+    ax.set_ylim(top=ax.get_ylim()[1] * 4)  # room for the legend above the bars
+    ax.set(ylabel="mean tumor cells over 21 days", title="Same rules and treatments: tissue vs stirred dish")
+    ax.legend(fontsize="small", ncols=2, loc="upper center")
+
+    def pm(space: str, treatment: str) -> str:
+        c = cell.loc[(space, treatment)]
+        return f"{c.mean_tumor_cells:.0f} ± {c.standard_error:.0f}"
+
+    return Outcome(6, "b", "Space: dish vs tissue",
+                   "treatment rankings differ between a stirred dish (mass action) and tissue", ok,
+                   f"mean tumor cells (± s.e.), tissue: 12 CAR-T {pm('grid', dose)} beats kill limit 20 "
+                   f"{pm('grid', limit)}; stirred dish: kill limit 20 {pm('stirred', limit)} beats 12 CAR-T "
+                   f"{pm('stirred', dose)} (the order must flip, each difference larger than its standard "
+                   f"error: {-d_grid:.0f} vs {se_grid:.0f} and {d_dish:.0f} vs {se_dish:.0f}); Kendall τ between "
+                   f"the two rankings of the three treatments = {tau:.2f}",
+                   table, fig, {"tau": tau, "grid_advantage": d_grid, "dish_advantage": d_dish})
+
+
+SCENARIOS = (dose_response, kinetics, antigen_escape, dual_targeting, toxicity, infiltration, dish_vs_tissue)
