@@ -162,7 +162,7 @@ class CarTModel(mesa.Model):
         if cart.kill_sites:
             self.cytokines.release_on_kill(cart.kill_sites)
         cart.seek_targets(end)
-        cart.move(self._chemo_pM if cart.chemotaxis.enabled else None)
+        cart.move(end, self._chemo_pM if cart.chemotaxis.enabled else None)
         cart.proliferate(end, self._il2_pM)
         live = cart.live_slots()
         secreting = live[cart.activated(live, end)]

@@ -90,6 +90,33 @@ def test_contact_inhibition_keeps_one_cell_per_site_and_rim_growth():
     assert np.all(neighbours[occupied] >= 1)
 
 
+@pytest.mark.parametrize("leaves_by", ["moving", "dying"])
+def test_tumor_cell_hemmed_in_by_t_cells_divides_once_they_leave(leaves_by):
+    """T cells that hold their site against tumor cells block a division only while they stay.
+
+    One antigen-negative tumor cell (never bound) in the middle of a 9×9 tissue, ringed by 8 CAR-T
+    cells, becomes contact-inhibited. The ring then walks away, or dies, and the tumor cell must
+    take up its cycle again instead of waiting for a neighbouring tumor cell to die.
+    """
+    cfg = small_config(
+        tissue={"width": 9, "height": 9, "tcells_squeeze_past_tumor": False},
+        tumor={"initial": {"cells": 1}, "doubling_time_h": 24, "death_rate_per_day": 0},
+        antigens={"CD19": {"negative_fraction": 1.0}},
+        car_t={"lifespan_days": 1000 if leaves_by == "moving" else 0.01},
+        time={"duration_days": 3, "record_every_h": 6}, dosing=[],
+    )
+    model = CarTModel(cfg, rng=3)
+    (slot,) = model.tumor.live_slots()
+    assert (model.tumor.x[slot], model.tumor.y[slot]) == (4, 4)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            if (dx, dy) != (0, 0):
+                model.cart.add(4 + dx, 4 + dy, 0, model.minutes)
+    model.tumor.divide(slot, model.minutes)
+    assert model.tumor.quiescent[slot] and model.tumor.count == 1
+    model.run()
+    assert model.tumor.count >= 4  # 3 days at a 24 h doubling time: ~8 cells once free
+
 # ----------------------------------------------------------------------------- CAR-T
 def test_cart_lifespan_without_tumor():
     cfg = small_config(

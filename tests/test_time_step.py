@@ -61,7 +61,7 @@ def test_t_cell_speed_does_not_depend_on_step():
         live = model.cart.live_slots()
         x0, y0 = model.cart.x[live].copy(), model.cart.y[live].copy()
         while model.minutes < 180 - 1e-9:
-            model.cart.move(None)
+            model.cart.move(model.minutes)
             model.minutes += dt
         d2 = (model.cart.x[live] - x0) ** 2 + (model.cart.y[live] - y0) ** 2
         msd[dt] = d2.mean()

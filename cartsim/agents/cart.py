@@ -116,10 +116,20 @@ class CarTPopulation(Population):
 
     def die_of_age(self, now: float) -> None:
         live = self.live_slots()
-        for slot in live[self.death_at[live] <= now].tolist():
+        dying = live[self.death_at[live] <= now]
+        for slot in dying.tolist():
             agent = self.agents[slot]
             self.release(slot)
             agent.remove()
+        self._left(self.x[dying], self.y[dying], now)
+
+    def _left(self, xs: np.ndarray, ys: np.ndarray, now: float) -> None:
+        """T cells have left sites (xs, ys). Where T cells hold their site against tumor cells,
+        contact-inhibited tumor cells next to a site that is now empty may divide again."""
+        if self.tissue.tcells_squeeze_past_tumor or xs.size == 0:
+            return
+        empty = self.layer[xs, ys] < 0
+        self.tumor.wake_around(xs[empty], ys[empty], now)
 
     # ------------------------------------------------------------------ killing
     def attack(self, now: float) -> None:
@@ -191,7 +201,7 @@ class CarTPopulation(Population):
         self.last_stimulated[cells] = now
 
     # ------------------------------------------------------------------ migration
-    def move(self, chemoattractant: np.ndarray | None) -> None:
+    def move(self, now: float, chemoattractant: np.ndarray | None = None) -> None:
         """Unengaged cells hop to a free neighbouring site (persistent random walk, optional chemotaxis)."""
         live = self.live_slots()
         motile = live[self.state[live] != ENGAGED]
@@ -202,7 +212,7 @@ class CarTPopulation(Population):
             # a hop lands anywhere: the same encounter frequency as on the grid, no geometry
             tx = self.rng.integers(0, self.tissue.width, size=movers.size)
             ty = self.rng.integers(0, self.tissue.height, size=movers.size)
-            self._settle(movers, tx, ty)
+            self._settle(movers, tx, ty, now)
             return
         turn = (self.direction[movers] == NO_DIRECTION) | (self.rng.random(movers.size) >= self.p_keep_direction)
         turners = movers[turn]
@@ -215,10 +225,10 @@ class CarTPopulation(Population):
             new_dir = self._chemotactic_directions(turners, new_dir, chemoattractant)
         self.direction[turners] = new_dir
         d = self.direction[movers].astype(np.int64)
-        blocked = ~self._settle(movers, self.x[movers] + OFFSETS[d, 0], self.y[movers] + OFFSETS[d, 1])
+        blocked = ~self._settle(movers, self.x[movers] + OFFSETS[d, 0], self.y[movers] + OFFSETS[d, 1], now)
         self.direction[movers[blocked]] = NO_DIRECTION  # blocked: pick a new direction next hop
 
-    def _settle(self, movers: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
+    def _settle(self, movers: np.ndarray, tx: np.ndarray, ty: np.ndarray, now: float) -> np.ndarray:
         """Move ``movers`` to sites (tx, ty) where those are inside and free; returns who moved."""
         ok = self.tissue.inside(tx, ty)
         cx, cy = np.clip(tx, 0, self.tissue.width - 1), np.clip(ty, 0, self.tissue.height - 1)
@@ -231,9 +241,11 @@ class CarTPopulation(Population):
         win = np.zeros(movers.size, dtype=bool)
         win[order[first]] = True
         w = movers[win]
-        self.layer[self.x[w], self.y[w]] = -1
+        left_x, left_y = self.x[w], self.y[w]  # fancy indexing copies
+        self.layer[left_x, left_y] = -1
         self.x[w], self.y[w] = tx[win], ty[win]
         self.layer[self.x[w], self.y[w]] = w
+        self._left(left_x, left_y, now)
         return win
 
     def _chemotactic_directions(self, cells: np.ndarray, random_dir: np.ndarray, field: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ import numpy as np
 
 from cartsim.agents.base import LatticeCell
 from cartsim.agents.population import Population
+from cartsim.environment.tissue import OFFSETS
 from cartsim.rates import MINUTES_PER_DAY, MINUTES_PER_HOUR, gamma_cycle_scale
 
 DIVIDE, DIE = 0, 1
@@ -219,20 +220,24 @@ class TumorPopulation(Population):
         self.deaths += 1
         self.tissue.died_at[x, y] = now
         agent.remove()
-        self.wake_neighbours(x, y, now)
+        self.wake_around(np.array([x]), np.array([y]), now)
 
-    def wake_neighbours(self, x: int, y: int, now: float) -> None:
-        """Contact-inhibited neighbours of a freed site resume cycling at a random point of their cycle."""
-        w, h = self.tissue.width, self.tissue.height
-        layer = self.layer
-        for dx in (-1, 0, 1):
-            for dy in (-1, 0, 1):
-                nx, ny = x + dx, y + dy
-                if 0 <= nx < w and 0 <= ny < h:
-                    s = layer[nx, ny]
-                    if s >= 0 and self.quiescent[s]:
-                        self.quiescent[s] = False
-                        self.schedule_next_event(int(s), now, self.residual_cycle_times(1)[0])
+    def wake_around(self, xs: np.ndarray, ys: np.ndarray, now: float) -> None:
+        """Contact-inhibited cells next to freed sites (xs, ys) resume cycling at a random point of their cycle.
+
+        Sites free up for tumor cells when a tumor cell dies and, where T cells hold their site
+        against tumor cells (``tcells_squeeze_past_tumor: false``), when a T cell leaves or dies.
+        """
+        nx = (np.asarray(xs)[:, None] + OFFSETS[None, :, 0]).ravel()
+        ny = (np.asarray(ys)[:, None] + OFFSETS[None, :, 1]).ravel()
+        inside = self.tissue.inside(nx, ny)
+        slots = self.layer[nx[inside], ny[inside]]
+        slots = slots[slots >= 0]
+        slots = slots[self.quiescent[slots]]
+        _, first = np.unique(slots, return_index=True)
+        for slot in slots[np.sort(first)].tolist():  # each once, in neighbour order
+            self.quiescent[slot] = False
+            self.schedule_next_event(slot, now, self.residual_cycle_times(1)[0])
 
     # ------------------------------------------------------------------ observation
     def phenotype_codes(self, slots: np.ndarray) -> np.ndarray:
