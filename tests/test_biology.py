@@ -58,12 +58,14 @@ def test_escape_selects_antigen_negative_cells_under_treatment():
 
 
 # ----------------------------------------------------------------------------- tumor growth
-def test_free_growth_follows_doubling_time():
+@pytest.mark.parametrize("doubling_time_h", [24.0, 60.0])
+def test_free_growth_follows_doubling_time(doubling_time_h):
     """Dispersed cells with space and no death grow as 2^(t/Td) (mean of replicates, within 5 %)."""
     cfg = small_config(
         tissue={"width": 120, "height": 120},
-        tumor={"death_rate_per_day": 0.0, "initial": {"type": "dispersed", "cells": 150}},
-        time={"duration_days": 6, "record_every_h": 24},
+        tumor={"death_rate_per_day": 0.0, "doubling_time_h": doubling_time_h,
+               "initial": {"type": "dispersed", "cells": 150}},
+        time={"duration_days": 6 * doubling_time_h / 38.6, "record_every_h": 24},
         dosing=[],
     )
     rates_fit = []
@@ -71,7 +73,7 @@ def test_free_growth_follows_doubling_time():
         ts = run(cfg, seed=seed, snapshots=False).timeseries
         t = ts["day"].to_numpy()
         rates_fit.append(np.polyfit(t, np.log(ts["tumor_total"].to_numpy()), 1)[0])
-    expected = math.log(2) / (38.6 / 24)
+    expected = math.log(2) / (doubling_time_h / 24)
     assert np.mean(rates_fit) == pytest.approx(expected, rel=0.05)
 
 
@@ -117,10 +119,13 @@ def test_tumor_cell_hemmed_in_by_t_cells_divides_once_they_leave(leaves_by):
     model.run()
     assert model.tumor.count >= 4  # 3 days at a 24 h doubling time: ~8 cells once free
 
+
 # ----------------------------------------------------------------------------- CAR-T
-def test_cart_lifespan_without_tumor():
+@pytest.mark.parametrize("lifespan_days", [5.0, 8.6])
+def test_cart_lifespan_without_tumor(lifespan_days):
     cfg = small_config(
         tissue={"width": 60, "height": 60}, tumor={"initial": {"cells": 1}, "death_rate_per_day": 0},
+        car_t={"lifespan_days": lifespan_days},
         antigens={"CD19": {"negative_fraction": 1.0}},
         dosing=[{"day": 0, "cells": 2000, "product": "CAR19", "route": "uniform"}],
         time={"duration_days": 10, "record_every_h": 24},
@@ -128,7 +133,7 @@ def test_cart_lifespan_without_tumor():
     ts = run(cfg, seed=1, snapshots=False).timeseries
     ts = ts[ts.day > 0]  # the day-0 infusion enters during the first step
     n = ts["cart_total"].to_numpy()
-    expected = 2000 * np.exp(-ts["day"].to_numpy() / 8.6)
+    expected = 2000 * np.exp(-ts["day"].to_numpy() / lifespan_days)
     # binomial survival: 4 sd band at every day
     sd = np.sqrt(2000 * (expected / 2000) * (1 - expected / 2000))
     assert np.all(np.abs(n - expected) <= 4 * sd + 1)
@@ -166,17 +171,33 @@ def test_kill_time_follows_kill_rate_per_contact_time():
 
 
 def test_unproductive_contacts_detach_in_proportion():
-    model = engaged_scene(kill_rate=1.0, detach_rate=3.0, seed=2)
-    n0 = model.tumor.count
+    """A contact ends in a kill with probability k/(k+d) and lasts 1/(k+d) on average."""
+    kill, detach = 1.0, 3.0  # per hour of contact
+    model = engaged_scene(kill_rate=kill, detach_rate=detach, seed=2)
+    cart = model.cart
+    live = cart.live_slots()
     for _ in range(2):
         model.advance()  # bind
-    engaged = model.cart.state[model.cart.live_slots()] == ENGAGED
+    engaged = cart.state[live] == ENGAGED
     assert engaged.mean() > 0.9
-    while model.minutes < 6 * 60:
+    start, bound_at = model.minutes, cart.last_stimulated[live].copy()
+    ended = np.full(live.size, np.nan)  # minute the first contact ended
+    killed = np.zeros(live.size, dtype=bool)
+    while np.isnan(ended[engaged]).any():
         model.advance()
-    # the first contact ends in a kill with probability k/(k+d) = 0.25; later contacts add a few
-    first_kills = n0 - model.tumor.count
-    assert first_kills / n0 > 0.2
+        # a contact has ended when the cell lets go, or binds anew (a kill or a re-binding
+        # both restamp last_stimulated) within the same step
+        over = engaged & np.isnan(ended) & ((cart.state[live] != ENGAGED) | (cart.last_stimulated[live] != bound_at))
+        ended[over] = model.minutes
+        killed[over] = cart.kills[live][over] > 0
+    n = int(engaged.sum())
+    p = kill / (kill + detach)
+    assert abs(killed[engaged].mean() - p) < 4 * math.sqrt(p * (1 - p) / n)
+    # memoryless contacts: the time left from any moment is exponential with mean 1/(k+d) hours;
+    # ends are seen at step ends, which adds up to one step
+    mean_min = np.mean(ended[engaged] - start)
+    expected = 60 / (kill + detach)
+    assert expected - 4 * expected / math.sqrt(n) < mean_min < expected + model.dt + 4 * expected / math.sqrt(n)
 
 
 def test_exhaustion_after_max_kills():
