@@ -5,6 +5,9 @@ The same scenarios, with more replicates, make docs/validation.md (`cartsim vali
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from cartsim.validation import scenarios
@@ -13,10 +16,7 @@ SEEDS = range(3)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", [scenarios.dose_response, scenarios.kinetics, scenarios.antigen_escape,
-                                      scenarios.dual_targeting, scenarios.toxicity, scenarios.infiltration,
-                                      scenarios.dish_vs_tissue],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("scenario", list(scenarios.SCENARIOS.values()), ids=lambda f: f.__name__)
 def test_pattern_reproduced(scenario):
     outcome = scenario(SEEDS)
     assert outcome.passed, outcome.verdict
@@ -37,7 +37,7 @@ def test_report_lists_every_pattern_with_its_figure(tmp_path, monkeypatch):
                                      f"measured on {len(seeds)} seeds", pd.DataFrame({"x": [1.5]}), fig)
         return scenario
 
-    monkeypatch.setattr(report, "SCENARIOS", (fake(1, "", True), fake(6, "b", False)))
+    monkeypatch.setattr(report, "SCENARIOS", {"1": fake(1, "", True), "6b": fake(6, "b", False)})
     outcomes = report.write_report(tmp_path, replicates=3, first_seed=7, progress=False)
     text = (tmp_path / "validation.md").read_text()
     assert [o.label for o in outcomes] == ["1", "6b"]
@@ -45,3 +45,17 @@ def test_report_lists_every_pattern_with_its_figure(tmp_path, monkeypatch):
     assert "| 6b | a pattern | FAIL |" in text and "## 1. title 1: PASS" in text
     assert "measured on 3 seeds" in text and "--first-seed 7" in text
     assert (tmp_path / "validation" / "pattern6b.png").stat().st_size > 0
+
+
+def test_report_command_runs_the_chosen_checks(tmp_path):
+    """The real command, on the quickest real check, and its refusals."""
+    cli = [sys.executable, "-m", "cartsim.cli", "validation-report", "--out", str(tmp_path)]
+    r = subprocess.run([*cli, "--only", "6a", "--replicates", "2"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("PASS  6a. Space: infiltration")
+    text = (tmp_path / "validation.md").read_text()
+    assert "--replicates 2 --first-seed 0 --only 6a" in text and "**1 of 1 checks passed.**" in text
+    assert (tmp_path / "validation" / "pattern6a.png").stat().st_size > 0
+    for bad, word in ((["--only", "7"], "--only 7: no such check"), (["--replicates", "1"], "--replicates 1")):
+        r = subprocess.run([*cli, *bad], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and word in r.stderr and "Traceback" not in r.stderr
