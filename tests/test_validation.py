@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from cartsim.validation import scenarios
@@ -59,3 +60,13 @@ def test_report_command_runs_the_chosen_checks(tmp_path):
     for bad, word in ((["--only", "7"], "--only 7: no such check"), (["--replicates", "1"], "--replicates 1")):
         r = subprocess.run([*cli, *bad], capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and word in r.stderr and "Traceback" not in r.stderr
+
+
+def test_expansion_and_contraction_recover_known_rates():
+    """On an exact up-then-down exponential the fits return its doubling time and half-life."""
+    day = np.arange(0, 28.01, 0.5)
+    peak_day, doubling, half_life = 6.0, 0.8, 4.3
+    log2_cells = np.where(day <= peak_day, (day - 1) / doubling, (peak_day - 1) / doubling - (day - peak_day) / half_life)
+    cart = np.where(day < 1, 0.0, 10 * 2.0**log2_cells)
+    d, h = scenarios.expansion_and_contraction(day, cart, infusion_day=1.0)
+    assert d == pytest.approx(doubling, rel=1e-9) and h == pytest.approx(half_life, rel=1e-9)
