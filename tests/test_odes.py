@@ -12,9 +12,11 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, fsolve
 
-from cartsim.odes import CARTMATH, KUZNETSOV, LEON_TRIANA, MODELS, Impulse, simulate
+from cartsim.odes import (CARTMATH, KUZNETSOV, LEON_TRIANA, MODELS, Impulse, OdeBlowUpError, OdeSolverError,
+                          simulate)
 
 RAJI = CARTMATH.params("raji")
 HDLM2 = CARTMATH.params("hdlm2")
@@ -33,6 +35,7 @@ def test_every_parameter_set_is_complete(model):
         assert set(pset.values) == set(model.parameter_names)
         assert set(pset.initial) == set(model.compartment_names)
         assert all(math.isfinite(v) and v >= 0 for v in pset.values.values())
+        assert all(model.parameter(k).problem(v) is None for k, v in pset.values.items())
     assert model.dose_compartment in model.compartment_names
     assert model.indices("tumor") and model.indices("cart")
 
@@ -43,6 +46,69 @@ def test_published_values_as_in_the_reference_sheet():
     assert HDLM2["theta"] == 6.0e-6 and HDLM2["b"] == 1.404029e-12 and HDLM2["rho"] == 0.35
     assert LEON_TRIANA.params()["rho_C"] == pytest.approx(4.5e-11 / 4)
     assert KUZNETSOV.params()["g"] == 2.019e7 and KUZNETSOV.params()["n"] == 1.101e-7
+
+
+# ----------------------------------------------------------------------------- the equations, typed again
+# The right-hand sides written out once more from /work/shared/reference/car-t-biology.md, apart
+# from models.py, so that a changed sign or term there shows up here.
+def cartmath_reference(y, p):
+    """dC_T/dt = (φ − ρ)·C_T + θ·T·C_M − α·T·C_T; dC_M/dt = ε·C_T − θ·T·C_M − μ·C_M;
+    dT/dt = r·T·(1 − b·T) − γ·T·C_T (cells/day)."""
+    ct, cm, t = y
+    return [(p["phi"] - p["rho"]) * ct + p["theta"] * t * cm - p["alpha"] * t * ct,
+            p["epsilon"] * ct - p["theta"] * t * cm - p["mu"] * cm,
+            p["r"] * t * (1 - p["b"] * t) - p["gamma"] * t * ct]
+
+
+def leon_triana_reference(y, p):
+    """dC/dt = ρ_C·(L + B)·C − C/τ_C; dL/dt = ρ_L·L − α·L·C; dB/dt = −α·B·C − B/τ_B (cells/day)."""
+    c, leuk, b = y
+    return [p["rho_C"] * (leuk + b) * c - c / p["tau_C"],
+            p["rho_L"] * leuk - p["alpha"] * leuk * c,
+            -p["alpha"] * b * c - b / p["tau_B"]]
+
+
+def kuznetsov_reference(y, p):
+    """dE/dt = s + p·E·T/(g + T) − m·E·T − d·E; dT/dt = a·T·(1 − b·T) − n·E·T (cells/day)."""
+    e, t = y
+    return [p["s"] + p["p"] * e * t / (p["g"] + t) - p["m"] * e * t - p["d"] * e,
+            p["a"] * t * (1 - p["b"] * t) - p["n"] * e * t]
+
+
+REFERENCE = {  # model: (right-hand side, kill rate of tumor cells)
+    "cartmath": (cartmath_reference, lambda y, p: p["gamma"] * y[2] * y[0]),
+    "leon_triana": (leon_triana_reference, lambda y, p: p["alpha"] * y[1] * y[0]),
+    "kuznetsov": (kuznetsov_reference, lambda y, p: p["n"] * y[0] * y[1]),
+}
+
+
+@pytest.mark.parametrize("name", list(REFERENCE))
+def test_rhs_matches_the_reference_equations_at_random_states(name):
+    """Parameters and states of order one make every term count, so any flipped sign or dropped
+    term changes the result far beyond round-off."""
+    model, (rhs, kills) = MODELS[name], REFERENCE[name]
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        p = {k: float(v) for k, v in zip(model.parameter_names, rng.uniform(0.1, 2.0, len(model.parameters)))}
+        y = rng.uniform(0.1, 10.0, len(model.compartments))
+        np.testing.assert_allclose(model.rhs(y, p), rhs(y, p), rtol=1e-12, atol=0)
+        assert model.kill_rate(y, p) == pytest.approx(kills(y, p), rel=1e-12)
+    for pset in model.parameter_sets.values():  # and at the published values, on realistic cell numbers
+        y = 10 ** rng.uniform(3, 9, len(model.compartments))
+        np.testing.assert_allclose(model.rhs(y, pset.values), rhs(y, pset.values), rtol=1e-12)
+
+
+def reference_solution(rhs, p, y0, dose_index, doses, end):
+    """The state at ``end``: scipy's own solve of ``rhs`` (from the reference sheet), restarted at
+    each dose with the cells added to ``y0[dose_index]``."""
+    y, start = np.array(y0, dtype=float), 0.0
+    for day, cells in [*doses, (end, 0.0)]:
+        if day > start:
+            sol = solve_ivp(lambda _t, z: rhs(z, p), (start, day), y, method="LSODA", rtol=1e-11, atol=1e-9)
+            assert sol.success
+            y, start = sol.y[:, -1], day
+        y[dose_index] += cells
+    return y
 
 
 # ----------------------------------------------------------------------------- analytic checks
@@ -141,6 +207,52 @@ def test_bad_inputs_raise():
         simulate("cartmath2")
 
 
+@pytest.mark.parametrize(("model", "change", "message"), [
+    ("cartmath", {"gamma": -1e-8}, r"parameter gamma must be >= 0 \(a rate in 1/\(cell·day\); got -1e-08\)"),
+    ("cartmath", {"mu": math.inf}, r"parameter mu must be a finite number"),
+    ("cartmath", {"theta": math.nan}, r"parameter theta must be a finite number"),
+    ("leon_triana", {"tau_C": 0.0}, r"parameter tau_C must be > 0 \(a lifetime in days; got 0\)"),
+    ("leon_triana", {"tau_B": -5.0}, r"parameter tau_B must be > 0"),
+    ("kuznetsov", {"g": 0.0}, r"parameter g must be > 0 \(a tumor size in cells; got 0\)"),
+], ids=["negative-rate", "infinite", "nan", "zero-lifetime", "negative-lifetime", "zero-g"])
+def test_parameters_out_of_range_are_refused(model, change, message):
+    m = MODELS[model]
+    with pytest.raises(ValueError, match=message):
+        simulate(model, m.params(**change), t_span=(0, 1))
+
+
+def test_a_blow_up_stops_with_a_clear_error_at_once():
+    """r = 50/day: the untreated Raji tumor passes 1e20 cells on day ln(1e20/3e6)/50 = 0.623;
+    without the limit the integrator ran into overflow and went on for minutes."""
+    with pytest.raises(OdeBlowUpError, match=r"cartmath: tumor exceeded 1e20 cells on day 0\.62\d*: "
+                                             r"the parameters make the system blow up"):
+        simulate("cartmath", CARTMATH.params("raji", r=50), {"tumor": 3e6}, (0, 15), doses=[(7, 1e7)])
+    with pytest.raises(OdeBlowUpError, match="cart_effector exceeded 1e+?20 cells"):
+        simulate("cartmath", CARTMATH.params("raji", phi=100), {"tumor": 3e6}, (0, 15), doses=[(7, 1e7)])
+    # a dose above the limit is refused before the integrator sees it
+    with pytest.raises(OdeBlowUpError, match="exceeded"):
+        simulate("cartmath", "raji", {"tumor": 3e6}, (0, 15), doses=[(7, 1e21)])
+    # the limit is a keyword: lifted, the same run just grows
+    sol = simulate("cartmath", "raji", {"tumor": 3e6}, (0, 100), doses=[], max_cells=None, t_eval=[0, 100])
+    assert sol.at(100) == pytest.approx(3e6 * math.exp(100 * RAJI["r"]), rel=1e-6)
+
+
+def test_the_integrators_failures_become_solver_errors():
+    # without the blow-up limit, r = 5 ends in scipy's "`ts` must be strictly increasing" ValueError
+    with pytest.raises(OdeSolverError, match="cartmath: the solver failed between day"):
+        simulate("cartmath", CARTMATH.params("raji", r=5), {"tumor": 3e6}, (0, 15), doses=[(7, 1e7)],
+                 max_cells=None)
+    # finite but absurd: γ·C_T·T overflows to inf on the dose day
+    with pytest.raises(OdeSolverError, match="infinite or undefined on day 7"):
+        simulate("cartmath", CARTMATH.params("raji", gamma=1e300), {"tumor": 3e6}, (0, 15), doses=[(7, 1e7)])
+
+
+def test_an_evaluation_limit_ends_any_long_run():
+    with pytest.raises(OdeSolverError, match="more than 1,000 right-hand-side evaluations"):
+        simulate("kuznetsov", "default", method="RK45", max_evaluations=1000)
+    assert simulate("kuznetsov", "default", method="RK45", max_evaluations=None).nfev > 1000
+
+
 # ----------------------------------------------------------------------------- CARTmath, Raji set
 def test_raji_dose_threshold_between_1e7_and_1_5e7():
     """The Raji fit's sharp threshold: 1e7 CAR-T19 at day 7 lets the tumor grow on to day 15; 1.5e7 eradicates it."""
@@ -177,6 +289,16 @@ def test_hdlm2_protocol_dose_clears_the_tumor_and_leaves_memory():
     assert np.all(sol["tumor"][sol.t >= 50] < 1.0)  # below one cell from day 50 to day 200
     assert sol.at(200, "cart_memory") > 5e5  # 1.1e6 memory cells at day 200 (μ = 0.005/day)
     assert sol.at(200, "cart_effector") < 10  # effectors contract once the tumor is gone
+
+
+def test_hdlm2_memory_on_day_200_matches_an_independent_solution():
+    """The HDLM-2 column of the reference sheet, typed again, solved by scipy alone."""
+    p = {"r": 0.05650026, "b": 1.404029e-12, "gamma": 3.715843e-6, "phi": 0.265, "rho": 0.35,
+         "alpha": 4.5e-8, "epsilon": 0.15, "mu": 5.0e-3, "theta": 6.0e-6}
+    ct, cm, _ = reference_solution(cartmath_reference, p, [0, 0, 2e6], 0, [(42, 1.5e6)], 200)
+    sol = simulate("cartmath", "hdlm2", doses=[(42, 1.5e6)], t_eval=[0, 42, 200])
+    assert sol.at(200, "cart_memory") == pytest.approx(cm, rel=1e-3)  # 1.1e6 cells
+    assert sol.at(200, "cart_effector") == pytest.approx(ct, rel=1e-3, abs=1e-3)
 
 
 def test_hdlm2_lower_doses_control_then_fail():
@@ -223,6 +345,18 @@ def test_leon_triana_causes_b_cell_aplasia_and_a_relapse():
     after = sol.t > 20
     low = sol["tumor"][after].min()
     assert low < 1e-4 * 5e10 and sol.at(120) > 3 * low  # leukemia falls 5 logs then regrows
+
+
+def test_leon_triana_day_120_matches_an_independent_solution():
+    """The reference values (α = 4.5e-11, ρ_C = α/4, τ_C = 14, ρ_L = 1/30, τ_B = 60; C0 = 1e7,
+    L0 = 5e10, B0 = 2.5e10) solved by scipy alone: healthy B cells are down to ~2.6e3 on day 120."""
+    alpha = 4.5e-11
+    p = {"alpha": alpha, "rho_C": alpha / 4, "tau_C": 14.0, "rho_L": 1 / 30, "tau_B": 60.0}
+    c, leuk, b = reference_solution(leon_triana_reference, p, [0, 5e10, 2.5e10], 0, [(0, 1e7)], 120)
+    sol = simulate("leon_triana", "default", doses=[(0, 1e7)], t_eval=[0, 60, 120])
+    assert sol.at(120, "bcells") == pytest.approx(b, rel=1e-3)
+    assert sol.at(120, "tumor") == pytest.approx(leuk, rel=1e-3)
+    assert sol.at(120, "cart") == pytest.approx(c, rel=1e-3)
 
 
 # ----------------------------------------------------------------------------- Kuznetsov

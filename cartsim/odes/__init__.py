@@ -18,10 +18,11 @@ Equations, parameters and sources: ``docs/reference_models.md``.
 from cartsim.odes.config import OdeConfig, load_ode_config, ode_data_from_experiment, parse_ode_config
 from cartsim.odes.models import CARTMATH, KUZNETSOV, LEON_TRIANA, MODELS, OdeModel, ParameterSet, get_model
 from cartsim.odes.results import OdeRunResult, run_ode, summarize_ode
-from cartsim.odes.solve import Impulse, OdeSolution, OdeSolverError, simulate
+from cartsim.odes.solve import Impulse, OdeBlowUpError, OdeSolution, OdeSolverError, simulate
 
 __all__ = [
-    "CARTMATH", "KUZNETSOV", "LEON_TRIANA", "MODELS", "Impulse", "OdeConfig", "OdeModel", "OdeRunResult",
+    "CARTMATH", "KUZNETSOV", "LEON_TRIANA", "MODELS", "Impulse", "OdeBlowUpError", "OdeConfig", "OdeModel",
+    "OdeRunResult",
     "OdeSolution", "OdeSolverError", "ParameterSet", "get_model", "load_ode_config", "ode_data_from_experiment",
     "parse_ode_config", "run_ode", "simulate", "summarize_ode",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 from pathlib import Path
 
 from cartsim.config import ConfigError
@@ -58,6 +60,52 @@ def _default_out(config_path: str, model: str) -> Path:
     return Path("results") / (stem if is_ode_data(read_yaml(config_path)) else f"{stem}_{model}")
 
 
+def _number(value, spec: str = ".3g") -> str:
+    """``value`` formatted with ``spec``, or ``n/a`` when there is none (``None``, NaN): a summary
+    holds ``None`` where a quantity is undefined, e.g. no nadir without a dose."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return format(value, spec)
+
+
+def _report(config, result, out: Path) -> list[str]:
+    """The lines printed after a run."""
+    s = result.summary
+    n = _number
+    lines = [
+        f"{config.name}: {config.model} ({config.parameter_set}), {len(result.timeseries)} records over "
+        f"{config.final_day:g} days in {result.wall_seconds:.2f} s",
+        f"  tumor: {n(s.get('initial_tumor'))} -> {n(s.get('baseline_tumor'))} at the first dose -> nadir "
+        f"{n(s.get('min_tumor'))} on day {n(s.get('day_of_nadir'), 'g')} -> {n(s.get('final_tumor'))} at the end",
+    ]
+    if s.get("eradicated"):
+        lines.append(f"  below one cell on day {n(s.get('eradication_day'), 'g')}")
+    if s.get("relapsed"):
+        lines.append(f"  relapse on day {n(s.get('relapse_day'), 'g')}")
+    lines.append(f"  CAR-T peak {n(s.get('peak_cart'))} on day {n(s.get('peak_cart_day'), 'g')}; "
+                 f"{n(s.get('kills_total'))} tumor cells killed")
+    lines.append(f"  results in {out}/")
+    return lines
+
+
+def _changed_parameters(config) -> str:
+    """``parameters.r = 50, ...``: the values that differ from the published set, or ""."""
+    published = config.ode_model.parameter_set(config.parameter_set).values
+    changed = {k: v for k, v in config.parameter_values().items() if v != published[k]}
+    return ", ".join(f"parameters.{k} = {v:g}" for k, v in changed.items())
+
+
+def _solver_failure(exc: Exception, config) -> str:
+    """What went wrong, and what to try, in one line."""
+    from cartsim.odes.solve import OdeBlowUpError
+
+    changed = _changed_parameters(config)
+    where = f" (changed from the {config.parameter_set} set: {changed})" if changed else ""
+    if isinstance(exc, OdeBlowUpError):
+        return f"{exc}{where}"
+    return f"{exc}{where}. Check the parameters, or try --set solver.method=Radau"
+
+
 def _cmd_ode(args: argparse.Namespace) -> int:
     if args.list:
         print(_list_models(), end="")
@@ -68,26 +116,16 @@ def _cmd_ode(args: argparse.Namespace) -> int:
     from cartsim.odes.results import run_ode
     from cartsim.odes.solve import OdeSolverError
 
-    config = load_ode_config(args.config, _parse_sets(args.set), model=args.model, parameter_set=args.parameter_set)
+    config = load_ode_config(args.config, _parse_sets(args.set), model=args.model, parameter_set=args.parameter_set,
+                             note=lambda line: print(f"cartsim: {line}", file=sys.stderr))
     try:
         result = run_ode(config)
     except OdeSolverError as exc:
-        raise ConfigError(f"{exc}. Check the parameters, or try --set solver.method=Radau", args.config) from None
+        raise ConfigError(_solver_failure(exc, config), args.config) from None
     out = Path(args.out) if args.out else _default_out(args.config, config.model)
     result.write(out, plots=not args.no_plots)
     if not args.quiet:
-        s = result.summary
-        print(f"{config.name}: {config.model} ({config.parameter_set}), {len(result.timeseries)} records over "
-              f"{config.final_day:g} days in {result.wall_seconds:.2f} s")
-        print(f"  tumor: {s['initial_tumor']:.3g} -> {s['baseline_tumor']:.3g} at the first dose -> nadir "
-              f"{s['min_tumor']:.3g} on day {s['day_of_nadir']:g} -> {s['final_tumor']:.3g} at the end")
-        if s["eradicated"]:
-            print(f"  below one cell on day {s['eradication_day']:g}")
-        if s["relapsed"]:
-            print(f"  relapse on day {s['relapse_day']:g}")
-        print(f"  CAR-T peak {s['peak_cart']:.3g} on day {s['peak_cart_day']:g}; "
-              f"{s['kills_total']:.3g} tumor cells killed")
-        print(f"  results in {out}/")
+        print("\n".join(_report(config, result, out)))
     return 0
 
 

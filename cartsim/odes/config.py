@@ -20,7 +20,8 @@ the results holds every value used, and re-running it reproduces them.
 
 An agent experiment (``configs/quickstart.yaml``) becomes an ODE experiment with
 :func:`ode_data_from_experiment`: its initial tumor cells, its dosing schedule (all products
-summed), its duration and record interval, and the published parameters of the chosen model.
+summed), its duration and record interval, and the published parameters of the chosen model
+(for CARTmath and ``space: well_mixed``, the rates of the experiment's ``well_mixed`` section).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import copy
 import difflib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -38,10 +40,11 @@ from cartsim.config.errors import format_validation_error
 from cartsim.config.loading import read_yaml
 from cartsim.config.schema import P, Section
 from cartsim.odes.models import MODELS, OdeModel, get_model
-from cartsim.odes.solve import DEFAULT_ATOL, DEFAULT_RTOL
+from cartsim.odes.solve import DEFAULT_ATOL, DEFAULT_RTOL, MAX_EVALUATIONS
 
 __all__ = ["OdeConfig", "OdeDose", "ParameterValue", "SolverConfig", "apply_ode_overrides", "is_ode_data",
-           "load_ode_config", "ode_data_from_experiment", "parse_ode_config", "resolve_ode_data"]
+           "load_ode_config", "ode_data_from_experiment", "parse_ode_config", "resolve_ode_data", "switch_model",
+           "well_mixed_parameters"]
 
 #: keys only an ODE experiment has (a file with none of them is an agent experiment)
 ODE_KEYS = frozenset({"model", "parameter_set", "parameters", "initial", "end_day", "challenges",
@@ -78,6 +81,10 @@ class SolverConfig(Section):
     )
     rtol: float = P(DEFAULT_RTOL, "-", "relative tolerance", gt=0, le=1e-3)
     atol: float = P(DEFAULT_ATOL, "cells", "absolute tolerance", gt=0, le=1.0)
+    max_evaluations: int = P(
+        MAX_EVALUATIONS, "-", "right-hand-side evaluations allowed before the run stops with an error "
+        "(the shipped experiments need at most ~10,000)", ge=1000, le=100_000_000,
+    )
 
 
 class OdeConfig(Section):
@@ -124,6 +131,10 @@ class OdeConfig(Section):
                 raise ValueError(
                     f"parameters.{key}.unit: {value.unit!r} is not the unit of {key}; give the value in {unit}"
                 )
+            number = value.value if isinstance(value, ParameterValue) else float(value)
+            problem = m.parameter(key).problem(number)
+            if problem:
+                raise ValueError(f"parameters.{key}: {problem}")
         for key in self.initial:
             if key not in m.compartment_names:
                 hint = _hint(key, m.compartment_names)
@@ -219,19 +230,25 @@ def ode_data_from_experiment(config: ExperimentConfig, model: str = "cartmath",
     Taken from the agent experiment: the initial tumor cells (into ``initial.tumor``), every
     infusion (``dosing``, all products summed: the reference models have one kind of CAR-T),
     ``time.duration_days`` (``end_day``) and ``time.record_every_h``. The biology comes from the
-    model's published parameter set, not from the agent parameters. Compartments other than the
-    tumor and the dose compartment keep the set's protocol values; the dose compartment starts
-    empty, since the doses come from the agent schedule.
+    model's published parameter set, not from the agent parameters, with one exception: an
+    experiment with ``space: well_mixed`` runs CARTmath's own terms, so for ``cartmath`` its
+    ``well_mixed`` section gives the set and every rate (:func:`well_mixed_parameters`).
+    Compartments other than the tumor and the dose compartment keep the set's protocol values;
+    the dose compartment starts empty, since the doses come from the agent schedule.
     """
     m = get_model(model)
+    rates = well_mixed_parameters(config, parameter_set) if m.name == "cartmath" else None
+    if rates is not None:
+        parameter_set, values = rates
     pset = m.parameter_set(parameter_set)
     initial = dict(pset.initial)
     initial["tumor"] = float(config.tumor.initial.cells)
     initial[m.dose_compartment] = 0.0
-    return {
+    source = "the well_mixed rates, " if rates is not None else ""
+    data = {
         "name": f"{config.name}_{m.name}",
-        "description": f"{m.name} ({pset.name}) with the initial tumor and dosing of agent experiment "
-        f"'{config.name}'",
+        "description": f"{m.name} ({pset.name}) with {source}the initial tumor and dosing of agent "
+        f"experiment '{config.name}'",
         "model": m.name,
         "parameter_set": pset.name,
         "initial": initial,
@@ -239,6 +256,32 @@ def ode_data_from_experiment(config: ExperimentConfig, model: str = "cartmath",
         "end_day": float(config.time.duration_days),
         "record_every_h": float(config.time.record_every_h),
     }
+    if rates is not None:
+        data["parameters"] = values
+    return data
+
+
+def well_mixed_parameters(config: ExperimentConfig,
+                          parameter_set: str | None = None) -> tuple[str, dict[str, float]] | None:
+    """The CARTmath set name and rates (model units) of an agent experiment with ``space: well_mixed``,
+    or ``None`` for any other space.
+
+    The rates are those the well-mixed agent model uses (:func:`cartsim.well_mixed.cartmath_parameters`):
+    the set named by ``well_mixed.parameter_set`` (``cartmath_hdlm2`` is the ODE set ``hdlm2``) with the
+    rates the section overrides. ``parameter_set`` (an ODE set name, ``--parameter-set``) replaces the
+    file's set; the section's overrides still apply to it, as ``parameters`` do in an ODE experiment.
+    """
+    if config.space != "well_mixed":
+        return None
+    # imported here: cartsim.well_mixed imports this package (and Mesa)
+    from cartsim.well_mixed import CARTMATH_SETS, cartmath_parameters
+
+    wm = config.well_mixed
+    if parameter_set is not None and f"cartmath_{parameter_set}" in CARTMATH_SETS:
+        wm = wm.model_copy(update={"parameter_set": f"cartmath_{parameter_set}"})
+        config = config.model_copy(update={"well_mixed": wm})
+    name = wm.parameter_set.removeprefix("cartmath_")
+    return name, {k: float(v) for k, v in cartmath_parameters(config).items()}
 
 
 def apply_ode_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -281,19 +324,49 @@ def parse_ode_config(data: dict[str, Any], source: str | None = None) -> OdeConf
         raise ConfigError("invalid ODE experiment:\n" + format_validation_error(exc, OdeConfig), source) from None
 
 
+def switch_model(data: dict[str, Any], model: str, option: str | None = None) -> tuple[dict[str, Any], str | None]:
+    """A copy of the ODE experiment ``data`` for ``model``, and a one-line note if that drops anything.
+
+    The file's ``parameter_set``, ``parameters`` and ``initial`` belong to its own model (a set
+    name such as ``default`` means another set in another model), so on a change of model they
+    are dropped and the new model's protocol fills them in; the dosing, challenges, horizon and
+    solver settings are the experiment's and are kept. ``option`` is how the note names the
+    change (default ``--model <model>``).
+    """
+    data = copy.deepcopy(data)
+    old = data.get("model", OdeConfig.model_fields["model"].default)
+    if old == model:
+        return data, None
+    data["model"] = model
+    dropped = [key for key in ("parameter_set", "parameters", "initial") if data.pop(key, None)]
+    if "parameters" in dropped or "initial" in dropped:
+        option = option or f"--model {model}"
+        return data, f"{option}: using {model}'s own initial state and parameters (the file's are for {old})"
+    return data, None
+
+
 def load_ode_config(
     path: str | Path,
     overrides: dict[str, Any] | None = None,
     *,
     model: str | None = None,
     parameter_set: str | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> OdeConfig:
     """Load an ODE experiment, or derive one from an agent experiment file.
 
     ``model`` / ``parameter_set`` replace the file's (for an agent experiment they choose the
-    reference model, default ``cartmath`` with its default set). ``overrides`` are ``--set``
-    paths of the ODE schema, applied after the protocol is filled in.
+    reference model, default ``cartmath`` with its default set). A ``model`` override in
+    ``overrides`` (``--set model=...``) counts as ``model``. On a change of model the file's
+    set, parameters and initial cells are dropped (:func:`switch_model`) and ``note`` is called
+    with one line saying so. ``overrides`` are ``--set`` paths of the ODE schema, applied after
+    the protocol is filled in.
     """
+    overrides = dict(overrides or {})
+    option = None
+    if model is None and isinstance(overrides.get("model"), str) and overrides["model"] in MODELS:
+        model = overrides.pop("model")
+        option = f"--set model={model}"
     if model is not None and model not in MODELS:
         raise ConfigError(f"--model {model!r}: unknown model; models are {', '.join(MODELS)}")
     data = read_yaml(path)
@@ -301,11 +374,10 @@ def load_ode_config(
         data.pop(key, None)
     source = str(path)
     if is_ode_data(data):
-        if model is not None and model != data.get("model"):
-            # another model: the file's set, parameters and compartments belong to the old one
-            data["model"] = model
-            if parameter_set is None and data.get("parameter_set") not in MODELS[model].parameter_sets:
-                data.pop("parameter_set", None)
+        if model is not None:
+            data, message = switch_model(data, model, option)
+            if message and note is not None:
+                note(message)
         if parameter_set is not None:
             data["parameter_set"] = parameter_set
     else:
@@ -322,11 +394,11 @@ def load_ode_config(
             raise ConfigError(f"--parameter-set {parameter_set!r}: model {m.name} has the sets "
                               f"{', '.join(m.parameter_sets)}", source)
         data = ode_data_from_experiment(experiment, m.name, parameter_set)
-    pre = {k: v for k, v in (overrides or {}).items() if k in ("model", "parameter_set")}
+    pre = {k: v for k, v in overrides.items() if k in ("model", "parameter_set")}
     data = apply_ode_overrides(data, pre)
     data = resolve_ode_data(data)
     try:
-        data = apply_ode_overrides(data, {k: v for k, v in (overrides or {}).items() if k not in pre})
+        data = apply_ode_overrides(data, {k: v for k, v in overrides.items() if k not in pre})
     except ConfigError as exc:
         raise ConfigError(str(exc), source) from None
     return parse_ode_config(data, source=source)

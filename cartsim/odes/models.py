@@ -18,6 +18,7 @@ The equations are written out, with their sources, in ``docs/reference_models.md
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -44,10 +45,35 @@ class Compartment:
 
 @dataclass(frozen=True)
 class Parameter:
+    """One model parameter, in the model's units.
+
+    Every parameter of these models is a rate, a lifetime, an influx or a number of cells, so a
+    value must be finite and >= 0: a negative rate turns a loss term into a gain and lets a
+    population go below zero. ``positive`` parameters must also be > 0, because the equations
+    divide by them (a lifetime τ in ``C/τ``, Kuznetsov's ``g`` in ``T/(g + T)``). ``kind`` says
+    what the value is, for messages ("a lifetime").
+    """
+
     name: str
     symbol: str
     unit: str
     meaning: str
+    kind: str = "a rate"
+    positive: bool = False
+
+    @property
+    def bound(self) -> str:
+        """The allowed range, e.g. ``>= 0``."""
+        return "> 0" if self.positive else ">= 0"
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` cannot be used for this parameter, or ``None`` if it can."""
+        what = f"{self.kind} in {self.unit}; got {value:g}"
+        if not math.isfinite(value):
+            return f"must be a finite number ({what})"
+        if value < 0 or (self.positive and value == 0):
+            return f"must be {self.bound} ({what})"
+        return None
 
 
 @dataclass(frozen=True)
@@ -132,7 +158,8 @@ class OdeModel:
         return values
 
     def check_params(self, params: Mapping[str, float]) -> dict[str, float]:
-        """``params`` as a plain dict of floats; unknown or missing names raise ``KeyError``."""
+        """``params`` as a plain dict of floats; unknown or missing names raise ``KeyError``, a value
+        out of its parameter's range (:meth:`Parameter.problem`) raises ``ValueError``."""
         unknown = sorted(set(params) - set(self.parameter_names))
         missing = [n for n in self.parameter_names if n not in params]
         if unknown or missing:
@@ -142,7 +169,12 @@ class OdeModel:
                 + (f"missing parameter(s) {', '.join(missing)}; " if missing else "")
                 + f"parameters are {', '.join(self.parameter_names)}"
             )
-        return {n: float(params[n]) for n in self.parameter_names}
+        values = {n: float(params[n]) for n in self.parameter_names}
+        for p in self.parameters:
+            problem = p.problem(values[p.name])
+            if problem:
+                raise ValueError(f"model {self.name}: parameter {p.name} {problem}")
+        return values
 
 
 # =========================================================================================
@@ -184,7 +216,7 @@ CARTMATH = OdeModel(
     ),
     parameters=(
         Parameter("r", "r", "1/day", "tumor growth rate"),
-        Parameter("b", "b", "1/cell", "inverse of the tumor carrying capacity"),
+        Parameter("b", "b", "1/cell", "inverse of the tumor carrying capacity", "an inverse carrying capacity"),
         Parameter("gamma", "γ", "1/(cell·day)", "killing of tumor cells by effector CAR-T"),
         Parameter("phi", "φ", "1/day", "effector CAR-T expansion"),
         Parameter("rho", "ρ", "1/day", "effector CAR-T reduction (death and differentiation into memory)"),
@@ -271,9 +303,9 @@ LEON_TRIANA = OdeModel(
     parameters=(
         Parameter("alpha", "α", "1/(cell·day)", "killing of CD19+ cells by CAR-T"),
         Parameter("rho_C", "ρ_C", "1/(cell·day)", "CAR-T expansion per CD19+ cell encountered"),
-        Parameter("tau_C", "τ_C", "days", "mean CAR-T lifetime"),
+        Parameter("tau_C", "τ_C", "days", "mean CAR-T lifetime", "a lifetime", positive=True),
         Parameter("rho_L", "ρ_L", "1/day", "leukemic cell growth rate"),
-        Parameter("tau_B", "τ_B", "days", "mean lifetime of healthy B cells"),
+        Parameter("tau_B", "τ_B", "days", "mean lifetime of healthy B cells", "a lifetime", positive=True),
     ),
     dose_compartment="cart",
     rhs=_leon_rhs,
@@ -332,13 +364,14 @@ KUZNETSOV = OdeModel(
         Compartment("tumor", "T", "tumor_total", "tumor", "tumor cells"),
     ),
     parameters=(
-        Parameter("s", "s", "cells/day", "influx of effector cells"),
+        Parameter("s", "s", "cells/day", "influx of effector cells", "an influx"),
         Parameter("p", "p", "1/day", "maximal tumor-stimulated effector proliferation"),
-        Parameter("g", "g", "cells", "tumor size of half-maximal stimulation"),
+        Parameter("g", "g", "cells", "tumor size of half-maximal stimulation", "a tumor size",
+                  positive=True),
         Parameter("m", "m", "1/(cell·day)", "inactivation of effector cells by tumor cells"),
         Parameter("d", "d", "1/day", "effector cell death"),
         Parameter("a", "a", "1/day", "tumor growth rate"),
-        Parameter("b", "b", "1/cell", "inverse of the tumor carrying capacity"),
+        Parameter("b", "b", "1/cell", "inverse of the tumor carrying capacity", "an inverse carrying capacity"),
         Parameter("n", "n", "1/(cell·day)", "killing of tumor cells by effector cells"),
     ),
     dose_compartment="effector",
@@ -396,11 +429,11 @@ def parameters_markdown() -> str:
     for model in MODELS.values():
         sets = list(model.parameter_sets.values())
         lines += [f"### `{model.name}` parameters", ""]
-        lines.append("| parameter | unit | meaning | " + " | ".join(f"`{s.name}`" for s in sets) + " |")
-        lines.append("|---|---|---|" + "---|" * len(sets))
+        lines.append("| parameter | unit | allowed | meaning | " + " | ".join(f"`{s.name}`" for s in sets) + " |")
+        lines.append("|---|---|---|---|" + "---|" * len(sets))
         for p in model.parameters:
             vals = " | ".join(_fmt(s.values[p.name]) for s in sets)
-            lines.append(f"| `{p.name}` ({p.symbol}) | {p.unit} | {p.meaning} | {vals} |")
+            lines.append(f"| `{p.name}` ({p.symbol}) | {p.unit} | {p.bound}, finite | {p.meaning} | {vals} |")
         lines.append("")
         for s in sets:
             init = ", ".join(f"{k} = {_fmt(v)}" for k, v in s.initial.items())

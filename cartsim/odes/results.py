@@ -79,6 +79,7 @@ def run_ode(config: OdeConfig) -> OdeRunResult:
         method=config.solver.method,
         rtol=config.solver.rtol,
         atol=config.solver.atol,
+        max_evaluations=config.solver.max_evaluations,
         extinction_cells=config.extinction_cells,
     )
     ts = sol.as_dataframe()

@@ -17,10 +17,16 @@ the step after that record), and the next row shows their effect.
 Optionally (``extinction_cells``) a tumor compartment that falls below that many cells is set to
 0 for good: a continuous model otherwise lets a tumor of 1e-9 cells regrow (the "atto-fox"
 problem), which a population of whole cells cannot do.
+
+Failures end in :class:`OdeSolverError`, never in a hang: a compartment above ``max_cells``
+(default 1e20 cells, :data:`BLOWUP_CELLS`) stops the run as a blow-up (:class:`OdeBlowUpError`);
+so do a non-finite right-hand side, more than ``max_evaluations`` right-hand-side evaluations,
+and any ``ValueError`` of the integrator itself.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -28,18 +34,30 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import solve_ivp
 
-from cartsim.odes.models import OdeModel, get_model
+from cartsim.odes.models import OdeModel, _fmt, get_model
 
-__all__ = ["DEFAULT_ATOL", "DEFAULT_RTOL", "Impulse", "OdeSolution", "OdeSolverError", "simulate"]
+__all__ = ["BLOWUP_CELLS", "DEFAULT_ATOL", "DEFAULT_RTOL", "MAX_EVALUATIONS", "Impulse", "OdeBlowUpError",
+           "OdeSolution", "OdeSolverError", "simulate"]
 
 DEFAULT_RTOL = 1e-8
 DEFAULT_ATOL = 1e-6  # cells
 DEFAULT_RECORD_DAYS = 0.25  # 6 h, the agent model's default record interval
 _DAY_EPS = 1e-9  # impulse days closer than this (days) are the same day
+#: cells in one compartment beyond which a run is a blow-up. A mouse has ~1e10 cells and a person
+#: ~3e13, so no population of these models means anything here; going on would only run into
+#: floating-point overflow, where the integrator shrinks its step without end.
+BLOWUP_CELLS = 1e20
+#: right-hand-side evaluations allowed per run; the shipped experiments need 500-10,000, so this
+#: only stops a run that would otherwise go on for minutes (an extremely stiff parameter choice).
+MAX_EVALUATIONS = 500_000
 
 
 class OdeSolverError(RuntimeError):
     """The integrator failed (e.g. parameters that make the system blow up)."""
+
+
+class OdeBlowUpError(OdeSolverError):
+    """A compartment exceeded ``max_cells``: the parameters make the system grow without bound."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +194,8 @@ def simulate(
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     extinction_cells: float | None = None,
+    max_cells: float | None = BLOWUP_CELLS,
+    max_evaluations: int | None = MAX_EVALUATIONS,
 ) -> OdeSolution:
     """Solve ``model`` from ``y0`` over ``t_span`` (days) with dose impulses.
 
@@ -194,9 +214,17 @@ def simulate(
         impulses: further impulses into any compartment (e.g. a tumor re-challenge).
         method, rtol, atol: passed to :func:`scipy.integrate.solve_ivp` (``atol`` in cells).
         extinction_cells: if set, a tumor compartment below this many cells is set to 0 for good.
+        max_cells: a compartment above this many cells ends the run with :class:`OdeBlowUpError`
+            (``None``: no limit).
+        max_evaluations: more right-hand-side evaluations than this end the run with
+            :class:`OdeSolverError` (``None``: no limit).
 
     Returns:
         An :class:`OdeSolution` (``.t``, ``.y``, ``.as_dataframe()``).
+
+    Raises:
+        OdeSolverError: the system blew up (:class:`OdeBlowUpError`), the right-hand side became
+            non-finite, the evaluation budget ran out, or the integrator failed.
     """
     model = get_model(model)
     if params is None or isinstance(params, str):
@@ -224,9 +252,23 @@ def simulate(
     n = len(model.compartments)
     rhs, kill_rate = model.rhs, model.kill_rate
 
-    def fun(_t: float, z: np.ndarray) -> np.ndarray:
+    evaluations = 0
+
+    def fun(t: float, z: np.ndarray) -> np.ndarray:
+        nonlocal evaluations
+        evaluations += 1
+        if max_evaluations is not None and evaluations > max_evaluations:
+            raise _Stop(f"{model.name}: more than {max_evaluations:,} right-hand-side evaluations by day {t:.4g} "
+                        f"of {t1:g} (the parameters make the system extremely stiff); try another method "
+                        "(Radau, BDF) or a larger evaluation limit")
         cells = np.maximum(z[:n], 0.0)
-        return np.append(rhs(cells, p), kill_rate(cells, p))
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, as one clear error
+            dz = np.append(rhs(cells, p), kill_rate(cells, p))
+        if not np.all(np.isfinite(dz)):
+            # an integrator fed inf or NaN shrinks its step without end (the hang this prevents)
+            raise _Stop(f"{model.name}: the rates became infinite or undefined on day {t:.4g} "
+                        f"(cells {', '.join(f'{c:.3g}' for c in cells)}): the parameters make the system blow up")
+        return dz
 
     def extinct(z: np.ndarray, day: float) -> None:
         if extinction_cells is None:
@@ -253,11 +295,29 @@ def simulate(
         extinct(state, a)
         start = a
         while True:
-            sol = solve_ivp(fun, (start, b), state, method=method, rtol=rtol, atol=atol, dense_output=True,
-                            events=_extinction_events(tumor_idx, extinction_cells, state) or None)
+            _check_size(model, state[:n], max_cells, start)  # an impulse may have pushed it over
+            stops = _blowup_events(n, max_cells) + _extinction_events(tumor_idx, extinction_cells, state)
+            failed = f"{model.name}: the solver failed between day {start:g} and {b:g}"
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    sol = solve_ivp(fun, (start, b), state, method=method, rtol=rtol, atol=atol,
+                                    dense_output=True, events=stops or None)
+                except _Stop as exc:
+                    raise OdeSolverError(str(exc)) from None
+                except ValueError as exc:  # scipy's own checks, e.g. steps that no longer advance in time
+                    raise OdeSolverError(f"{failed}: {str(exc).rstrip('.')}{_said(caught)}; the parameters may "
+                                         "make the system blow up") from None
             nfev += sol.nfev
             if sol.status == -1:
-                raise OdeSolverError(f"{model.name}: the solver failed between day {start:g} and {b:g}: {sol.message}")
+                raise OdeSolverError(f"{failed}: {str(sol.message).rstrip('.')}{_said(caught)}")
+            for w in caught:  # a run that succeeded keeps the integrator's warnings
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if not np.all(np.isfinite(sol.y)):
+                raise OdeSolverError(f"{model.name}: the state became infinite or undefined between day {start:g} "
+                                     f"and {b:g}: the parameters make the system blow up")
+            if max_cells is not None and sol.status == 1 and sol.t_events[0].size:
+                _check_size(model, sol.y_events[0][0][:n], max_cells, float(sol.t_events[0][0]), at_limit=True)
             end = float(sol.t[-1])  # b, or the day a tumor compartment crossed extinction_cells
             k = recorded + int(np.searchsorted(times[recorded:], end + _DAY_EPS, side="right"))
             if k > recorded:
@@ -279,6 +339,41 @@ def simulate(
         for t in times
     ])
     return OdeSolution(model, p, times, y_out, kills, infused, tuple(events), nfev, extinctions)
+
+
+def _said(caught: list[warnings.WarningMessage]) -> str:
+    """What the integrator warned about, to add to an error message ("" if nothing)."""
+    texts = dict.fromkeys(str(w.message).strip().rstrip(".") for w in caught)
+    return f" ({'; '.join(texts)})" if texts else ""
+
+
+class _Stop(Exception):
+    """Raised inside the right-hand side to end an integration that cannot succeed."""
+
+
+def _check_size(model: OdeModel, cells: np.ndarray, max_cells: float | None, day: float,
+                at_limit: bool = False) -> None:
+    """Raise :class:`OdeBlowUpError` if a compartment holds more than ``max_cells`` cells on ``day``
+    (``at_limit``: the blow-up event found the largest one exactly at the limit)."""
+    if max_cells is None:
+        return
+    i = int(np.argmax(cells))
+    if at_limit or cells[i] > max_cells:
+        raise OdeBlowUpError(f"{model.name}: {model.compartments[i].name} exceeded {_fmt(max_cells)} cells on day "
+                             f"{day:.4g}: the parameters make the system blow up")
+
+
+def _blowup_events(n: int, max_cells: float | None) -> list:
+    """A terminal event for any of the ``n`` compartments rising through ``max_cells`` (always first)."""
+    if max_cells is None:
+        return []
+
+    def blowup(_t, z):
+        return float(np.max(z[:n])) - max_cells
+
+    blowup.terminal = True
+    blowup.direction = 1
+    return [blowup]
 
 
 def _extinction_events(tumor_idx: list[int], threshold: float | None, state: np.ndarray) -> list:
