@@ -104,3 +104,17 @@ def choose_dt(
     limits += [max_hazard_probability / h for h in hazards_per_min if h > 0]
     dt = min(limits)
     return max(math.floor(dt * 10) / 10, 0.1)
+
+
+def entry_hazard_probability(rate, dt: float):
+    """Probability of an event within a step for an individual that appears at a uniform time in it.
+
+    A cell born, formed or converted during a step has a uniformly distributed remainder of it
+    left; averaging ``1 - exp(-rate·s)`` over the remainder s gives ``1 - (1 - exp(-rate·dt))/(rate·dt)``:
+    about ``rate·dt/2`` for short steps and tending to 1 for long ones. ``rate`` and ``dt`` are in
+    reciprocal units of time (e.g. per day and days).
+    """
+    x = np.asarray(rate, dtype=float) * dt
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 1.0 + np.expm1(-x) / x
+    return np.where(x < 1e-6, x / 2 - x * x / 6, p)  # the series where the division loses digits

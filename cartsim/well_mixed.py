@@ -21,11 +21,20 @@ memory CAR-T       turns effector on tumor contact at ``θ·T``   ``± θ·T·C_
 memory CAR-T       dies at ``μ``                                ``− μ·C_M``
 =================  ==========================================  ===========================
 
-Agents of one type are exchangeable, so instead of one Bernoulli draw per agent the model makes
-one binomial (or multinomial, for competing fates) draw per type and rule: the same distribution,
-at a cost independent of the number of agents. As Ω → 0 (many agents) the mean trajectory tends
-to the ODE's. Hazards become step probabilities through :mod:`cartsim.rates`; doses are impulses
-added to the effectors at their day, like CARTmath's.
+Agents of one type are exchangeable, so instead of one draw per agent the model makes one
+multinomial draw per type for its competing rules: the same distribution, at a cost independent
+of the number of agents (and so of Ω). The internal step is adaptive
+(:meth:`WellMixedModel.longest_step`): no longer than ``time.dt_min`` (default 0.02 day), and
+short enough that no agent expects more than 0.05 events in it from any rule but memory
+activation. That one's hazard θ·T reaches 10⁴-10⁶ per day and is treated exactly instead
+(:meth:`WellMixedModel.advance`): memory cells formed during a step may be activated before it
+ends, so while θ·T is fast the memory pool stays at its quasi-steady ε·C_T/(θ·T), however large
+θ·T·dt. Encounter rates are taken half-way through each step, and cells that appear within a
+step meet their fates over the rest of it, which makes the mean trajectory second-order accurate
+in the step; records fall exactly every ``time.record_every_h``. As Ω → 0 the mean trajectory
+tends to the ODE's, compartment by compartment. Hazards become step probabilities through
+:mod:`cartsim.rates`; doses are impulses added to the effectors at their day, like CARTmath's.
+The rules, their scaling and the step are written out in ``docs/model.md``.
 """
 
 from __future__ import annotations
@@ -69,9 +78,16 @@ class WellMixedModel(mesa.Model):
     """CAR-T against a tumor without space (a Mesa model, like :class:`cartsim.CarTModel`).
 
     Takes the same arguments as CarTModel; the config must have ``space: well_mixed``. One
-    :meth:`step` advances ``time.record_every_h`` hours; the internal step is ``time.dt_min`` or,
-    by default, short enough that no hazard exceeds 0.1 per step at the starting populations.
+    :meth:`step` advances ``time.record_every_h`` hours in internal steps chosen by
+    :meth:`longest_step`: at most ``time.dt_min`` (default :attr:`default_max_dt_days`), and short
+    enough that no agent expects more than :attr:`max_events_per_step` events from its slow rules.
     """
+
+    #: Longest internal step (days) when ``time.dt_min`` is not set.
+    default_max_dt_days = 0.02
+    #: Events an agent may expect per internal step from every rule but memory activation, which
+    #: :meth:`advance` treats exactly whatever the step.
+    max_events_per_step = 0.05
 
     def __init__(self, config: ExperimentConfig | dict | str | Path | None = None, *, rng=None, **params: Any):
         from cartsim.model import resolve_config
@@ -83,13 +99,16 @@ class WellMixedModel(mesa.Model):
         self.omega = cfg.well_mixed.cells_per_agent
         self.record_days = cfg.time.record_every_h / 24.0
         self.duration_days = cfg.time.duration_days
-        self.dt_days = self._choose_dt(cfg)
+        self.max_dt_days = (self.default_max_dt_days if cfg.time.dt_min is None
+                            else cfg.time.dt_min / rates.MINUTES_PER_DAY)
         self.days = 0.0
-        self._substeps = 0
+        self.steps_taken = 0  # internal steps
+        self._probs: dict[tuple[str, bool], list[float]] = {}  # this step's fate probabilities
+        self._records = 0
         self.n_tumor = self._agents_for(cfg.tumor.initial.cells)
         self.n_effector = 0
         self.n_memory = 0
-        self.kills_total = 0  # in cells
+        self.kills_total = 0.0  # in cells
         self._doses = sorted((d.day, d.cells) for d in cfg.dosing)
         self.cells_infused = 0
         keys = ["day", "tumor_total", "cart_total", "cart_effector", "cart_memory", "kills_total", "cells_infused"]
@@ -101,25 +120,21 @@ class WellMixedModel(mesa.Model):
         x = cells / self.omega
         return int(math.floor(x) + (self.rng.random() < x - math.floor(x)))
 
-    def _choose_dt(self, cfg: ExperimentConfig) -> float:
-        if cfg.time.dt_min is not None:
-            dt = cfg.time.dt_min / rates.MINUTES_PER_DAY
-        else:
-            p = self.p
-            fastest = max(p["r"], p["phi"], p["rho"] + p["epsilon"], p["mu"], 1e-9)
-            dt = min(0.01, 0.1 / fastest)
-        n = math.ceil(self.record_days / dt - 1e-9)
-        return self.record_days / n
-
     @property
     def day(self) -> float:
         return self.days
 
     # ------------------------------------------------------------------ schedule
     def step(self) -> None:
-        end = min(self.days + self.record_days, self.duration_days)
+        """Advance to the next record (exactly ``record_every_h`` after the last) and record."""
+        self._records += 1
+        end = min(self._records * self.record_days, self.duration_days)
         while self.days < end - 1e-9:
-            self.advance()
+            self.infuse()
+            stop = min(end, self._doses[0][0]) if self._doses else end  # land on the next dose
+            dt = min(self.longest_step(), stop - self.days)
+            self.advance(dt)
+            self.days = stop if self.days + dt >= stop - 1e-12 else self.days + dt
         self.datacollector.collect(self)
         if self.days >= self.duration_days - 1e-9:
             self.running = False
@@ -128,41 +143,117 @@ class WellMixedModel(mesa.Model):
         while self.running:
             self.step()
 
-    def advance(self) -> None:
-        """One internal step: doses due, then every agent's rules, all from the populations at the step's start."""
+    def infuse(self) -> None:
+        """Doses due now join the effectors, as CARTmath's impulses do."""
         while self._doses and self._doses[0][0] <= self.days + 1e-9:
             _, cells = self._doses.pop(0)
             self.n_effector += self._agents_for(cells)
             self.cells_infused += cells
-        p, dt, rng, om = self.p, self.dt_days, self.rng, self.omega
+
+    def longest_step(self) -> float:
+        """The longest step (days) in which no agent expects more than ``max_events_per_step`` events.
+
+        Every per-agent hazard counts, those that grow with a population (γ·C_T, α·T, r·b·T)
+        included, except memory activation θ·T: :meth:`advance` is exact for it at any θ·T·dt.
+        Only the effectors that activation adds limit the step: at most that fraction of them.
+        """
+        p, om = self.p, self.omega
+        T, C = self.n_tumor * om, self.n_effector * om
+        per_agent = []
+        if self.n_tumor:
+            per_agent.append(p["r"] * (1 + p["b"] * T) + p["gamma"] * C)
+        if self.n_effector:
+            per_agent.append(p["phi"] + p["epsilon"] + p["rho"] + p["alpha"] * T)
+        if self.n_memory:
+            per_agent.append(p["mu"])
+            effectors = max(self.n_effector, 1)
+            # fewer memory cells than that fraction of the effectors may all activate in one step
+            if self.n_memory > self.max_events_per_step * effectors:
+                per_agent.append(p["theta"] * T * self.n_memory / effectors)
+        fastest = max(per_agent, default=0.0)
+        return min(self.max_dt_days, self.max_events_per_step / fastest) if fastest > 0 else self.max_dt_days
+
+    def advance(self, dt: float) -> None:
+        """Every agent's rules over one internal step of ``dt`` days.
+
+        Encounter rates are those of the populations expected half-way through the step. Agents
+        present at its start meet their competing fates exactly (probability 1 − exp(−Σh·dt), split
+        by the ratio of the hazards). Agents that appear during it (both cells of a division, an
+        effector and the memory cell it forms, effectors made from memory cells) appear at a uniform
+        time and meet the same fates over the rest of the step, for two rounds; the memory cells
+        that the last round forms may still be activated. So memory cells activate within the step
+        they form in, however fast θ·T, and the mean follows the ODE to second order in ``dt``.
+        """
+        self._probs = self._fate_probabilities(dt)
+        settled, appeared = self._meet_fates((self.n_tumor, self.n_effector, self.n_memory), entering=False)
+        for _ in range(2):
+            now_settled, appeared = self._meet_fates(appeared, entering=True)
+            settled = [a + b for a, b in zip(settled, now_settled)]
+        activated, died = self._draw(appeared[2], "memory", True)
+        self.n_tumor = settled[0] + appeared[0]
+        self.n_effector = settled[1] + appeared[1] + activated
+        self.n_memory = settled[2] + appeared[2] - activated - died
+        self.steps_taken += 1
+
+    def _fate_probabilities(self, dt: float) -> dict[tuple[str, bool], list[float]]:
+        """Per-step probabilities of each rule (and, last, of none) for agents present or appearing.
+
+        Encounter rates come from the tumor and effectors expected half-way through the step.
+        Memory cells that appear during the step meet the tumor of its end instead: when θ·T is
+        fast, those still memory cells at the end are the ones formed in its last moments.
+        """
+        p, om, half = self.p, self.omega, dt / 2
         T, C, M = self.n_tumor * om, self.n_effector * om, self.n_memory * om
+        tumor_growth = p["r"] * (1 - p["b"] * T) - p["gamma"] * C
+        T_mid, T_end = T * math.exp(tumor_growth * half), T * math.exp(tumor_growth * dt)
+        C_mid = C * math.exp((p["phi"] - p["rho"] - p["alpha"] * T) * half)
+        h_memory = p["theta"] * T + p["mu"]
+        if h_memory > 0:  # memory cells present, and those formed in the half step, that activate
+            C_mid += p["theta"] * T / h_memory * (
+                M * float(rates.hazard_probability(h_memory, half))
+                + p["epsilon"] * C * half * float(rates.entry_hazard_probability(h_memory, half)))
+        hazards = {
+            "tumor": [p["r"], p["r"] * p["b"] * T_mid, p["gamma"] * C_mid],  # divides, crowded out, killed
+            # divides, forms a memory cell, lost, suppressed by tumor
+            "effector": [p["phi"], p["epsilon"], p["rho"], p["alpha"] * T_mid],
+            "memory": [p["theta"] * T_mid, p["mu"]],  # activated on tumor contact, dies
+            "memory appearing": [p["theta"] * T_end, p["mu"]],
+        }
+        totals = np.array([sum(h) for h in hazards.values()])
+        p_start = rates.hazard_probability(totals, dt).tolist()
+        p_entry = rates.entry_hazard_probability(totals, dt).tolist()
+        probs = {}
+        for (kind, h), total, start, entry in zip(hazards.items(), totals, p_start, p_entry):
+            for entering, p_any in ((False, start), (True, entry)):
+                probs[kind, entering] = [p_any * x / total if total > 0 else 0.0 for x in h] + [1.0 - p_any]
+        probs["memory", True] = probs.pop(("memory appearing", True))
+        return probs
 
-        # tumor: divide (r) or die (crowding r·b·T, killing γ·C_T); division and death compete
-        births_t, crowded, killed = self._fates(self.n_tumor, [p["r"], p["r"] * p["b"] * T, p["gamma"] * C])
-        # effectors: divide (φ), are lost (ρ) or suppressed (α·T); and form memory cells (ε) independently
-        births_e, lost, suppressed = self._fates(self.n_effector, [p["phi"], p["rho"], p["alpha"] * T])
-        memory_formed = rng.binomial(self.n_effector, rates.hazard_probability(p["epsilon"], dt))
-        # memory cells: turn effector on tumor contact (θ·T) or die (μ)
-        activated, memory_died = self._fates(self.n_memory, [p["theta"] * T, p["mu"]])
-
-        self.n_tumor += births_t - crowded - killed
-        self.n_effector += births_e - lost - suppressed + activated
-        self.n_memory += memory_formed - activated - memory_died
-        self.kills_total += killed * om
-        self._substeps += 1
-        self.days = self._substeps * dt
-
-    def _fates(self, n: int, hazards: list[float]) -> list[int]:
-        """How many of ``n`` agents undergo each of several competing events within one step."""
+    def _draw(self, n: int, kind: str, entering: bool) -> list[int]:
+        """How many of ``n`` agents of a kind undergo each of its competing rules within the step."""
+        probs = self._probs[kind, entering]
         if n == 0:
-            return [0] * len(hazards)
-        h = np.asarray(hazards, dtype=float)
-        total = h.sum()
-        if total <= 0:
-            return [0] * len(hazards)
-        p_any = float(rates.hazard_probability(total, self.dt_days))
-        probs = np.append(p_any * h / total, 1.0 - p_any)
+            return [0] * (len(probs) - 1)
         return self.rng.multinomial(n, probs)[:-1].tolist()
+
+    def _meet_fates(self, n: tuple[int, int, int], entering: bool) -> tuple[list[int], list[int]]:
+        """One round of fates for ``n`` = (tumor, effector, memory) agents.
+
+        Returns the agents that keep their state to the end of the step, and those that appear
+        (to meet their fates in the next round).
+        """
+        n_tumor, n_effector, n_memory = n
+        divided, crowded, killed = self._draw(n_tumor, "tumor", entering)
+        activated, died = self._draw(n_memory, "memory", entering)
+        if entering:  # effectors from memory cells that appeared in this round act in it too
+            n_effector += activated
+        expanded, formed, lost, suppressed = self._draw(n_effector, "effector", entering)
+        self.kills_total += killed * self.omega
+        settled = [n_tumor - divided - crowded - killed,
+                   n_effector - expanded - formed - lost - suppressed,
+                   n_memory - activated - died]
+        appeared = [2 * divided, 2 * expanded + formed + (0 if entering else activated), formed]
+        return settled, appeared
 
     # ------------------------------------------------------------------ observation
     def census(self) -> dict[str, float]:

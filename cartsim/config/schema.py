@@ -347,7 +347,12 @@ class WellMixedConfig(Section):
         "CARTmath fits: Raji lymphoma with CD19 CAR-T, or HDLM-2 Hodgkin lymphoma with CD123 CAR-T "
         "(Barros et al. 2021)",
     )
-    cells_per_agent: float = P(1e5, "cells/agent", "system-size scaling; smaller is less noisy and slower", ge=1, le=1e12)
+    cells_per_agent: float = P(
+        10, "cells/agent",
+        "system-size scaling: the noise grows with it (near a dose threshold, coarse agents decide the "
+        "outcome by chance); the cost does not, since agents of one kind draw their fates together",
+        ge=1, le=1e12,
+    )
     r_per_day: float | None = P(None, "1/day", "tumor growth r", ge=0, le=100)
     b_per_cell: float | None = P(None, "1/cell", "inverse carrying capacity b", ge=0, le=1)
     gamma_per_cell_day: float | None = P(None, "1/(cell·day)", "killing γ", ge=0, le=1)
