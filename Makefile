@@ -29,7 +29,7 @@ help:
 	@echo "make viz-assets  fetch the page's browser files once (needs npm), for use without internet"
 	@echo "make bench       run the speed benchmarks in benchmarks/"
 	@echo "make params      regenerate docs/parameters.md from the config schema"
-	@echo "make validation-report  rerun the validation scenarios into docs/validation.md (~6 min)"
+	@echo "make validation-report  rerun the validation scenarios into docs/validation.md (~4 min)"
 	@echo "make clean       remove .venv and results/"
 
 $(PY):

@@ -27,7 +27,7 @@ def register(sub) -> None:
                        description="Run the validation scenarios (literature patterns) with fixed seeds and write "
                        "a Markdown report with a pass/fail line per pattern and its figures. Exit 1 if a pattern fails.")
     p.add_argument("--out", default="docs", help="folder for validation.md and validation/*.png (default: docs)")
-    p.add_argument("--replicates", type=int, default=8, help="runs per design point (default 8; ~6 min in all)")
+    p.add_argument("--replicates", type=int, default=8, help="runs per design point (default 8; ~4 min in all)")
     p.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed+1, ...")
     p.add_argument("--only", nargs="+", metavar="CHECK",
                    help="run only these checks (1 2 3 4 5 6a 6b) and write a report of them alone")
