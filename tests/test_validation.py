@@ -50,13 +50,17 @@ def test_report_lists_every_pattern_with_its_figure(tmp_path, monkeypatch):
 
 def test_report_command_runs_the_chosen_checks(tmp_path):
     """The real command, on the quickest real check, and its refusals."""
-    cli = [sys.executable, "-m", "cartsim.cli", "validation-report", "--out", str(tmp_path)]
-    r = subprocess.run([*cli, "--only", "6a", "--replicates", "2"], capture_output=True, text=True, timeout=300)
+    cli = [sys.executable, "-m", "cartsim.cli", "validation-report"]
+    # with --only and no --out, the report goes to results/validation, not over the full one in docs/
+    r = subprocess.run([*cli, "--only", "6a", "--replicates", "2"], capture_output=True, text=True, timeout=300,
+                       cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("PASS  6a. Space: infiltration")
-    text = (tmp_path / "validation.md").read_text()
+    out = tmp_path / "results" / "validation"
+    text = (out / "validation.md").read_text()
     assert "--replicates 2 --first-seed 0 --only 6a" in text and "**1 of 1 checks passed.**" in text
-    assert (tmp_path / "validation" / "pattern6a.png").stat().st_size > 0
+    assert (out / "validation" / "pattern6a.png").stat().st_size > 0
+    assert not (tmp_path / "docs").exists()
     for bad, word in ((["--only", "7"], "--only 7: no such check"), (["--replicates", "1"], "--replicates 1")):
         r = subprocess.run([*cli, *bad], capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and word in r.stderr and "Traceback" not in r.stderr

@@ -15,10 +15,12 @@ def _cmd(args: argparse.Namespace) -> int:
     unknown = [label for label in args.only or [] if label not in SCENARIOS]
     if unknown:
         raise ConfigError(f"--only {' '.join(unknown)}: no such check; choose from {', '.join(SCENARIOS)}")
-    outcomes = write_report(args.out, replicates=args.replicates, first_seed=args.first_seed, only=args.only)
+    # a report of some checks alone must not replace the full one in docs/ unless asked to
+    out = args.out or ("results/validation" if args.only else "docs")
+    outcomes = write_report(out, replicates=args.replicates, first_seed=args.first_seed, only=args.only)
     for o in outcomes:
         print(f"{'PASS' if o.passed else 'FAIL'}  {o.label}. {o.title}: {o.verdict}")
-    print(f"report written to {args.out}/validation.md")
+    print(f"report written to {out}/validation.md")
     return 0 if all(o.passed for o in outcomes) else 1
 
 
@@ -26,7 +28,8 @@ def register(sub) -> None:
     p = sub.add_parser("validation-report", help="run the validation scenarios and write docs/validation.md",
                        description="Run the validation scenarios (literature patterns) with fixed seeds and write "
                        "a Markdown report with a pass/fail line per pattern and its figures. Exit 1 if a pattern fails.")
-    p.add_argument("--out", default="docs", help="folder for validation.md and validation/*.png (default: docs)")
+    p.add_argument("--out", help="folder for validation.md and validation/*.png (default: docs, or "
+                   "results/validation with --only)")
     p.add_argument("--replicates", type=int, default=8, help="runs per design point (default 8; ~4 min in all)")
     p.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed+1, ...")
     p.add_argument("--only", nargs="+", metavar="CHECK",
