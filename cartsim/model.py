@@ -109,7 +109,8 @@ class CarTModel(mesa.Model):
 
     # ------------------------------------------------------------------ time
     def _choose_dt(self, c: ExperimentConfig) -> float:
-        """The internal step (minutes): configured or automatic, adjusted to divide the record interval."""
+        """The internal step (minutes): configured or automatic, shortened to divide the record interval
+        (and the last, shorter one, where the duration is not a multiple of it: :func:`rates.fit_step`)."""
         hop_rate = rates.hop_rate_per_min(c.car_t.speed_um_per_min, c.tissue.site_um)
         if c.time.dt_min is not None:
             dt = c.time.dt_min
@@ -127,8 +128,7 @@ class CarTModel(mesa.Model):
                     2 * math.log(2) / (t.division_time_h * 60) * (1 + t.il2_max_boost),
                 ],
             )
-        n = math.ceil(self.record_min / dt - 1e-9)
-        return self.record_min / n
+        return rates.fit_step(dt, self.record_min, self.duration_min)
 
     @property
     def day(self) -> float:

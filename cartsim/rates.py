@@ -19,6 +19,7 @@ PhysiCell's users found attack rates that silently depended on the mechanics ste
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -104,6 +105,25 @@ def choose_dt(
     limits += [max_hazard_probability / h for h in hazards_per_min if h > 0]
     dt = min(limits)
     return max(math.floor(dt * 10) / 10, 0.1)
+
+
+def fit_step(dt: float, record: float, duration: float, max_denominator: int = 240) -> float:
+    """The largest step <= ``dt`` that divides the record interval and, if it can, the last one.
+
+    Records fall every ``record`` until ``duration`` (any one unit of time); when ``duration`` is
+    not a multiple of ``record`` the last interval is shorter, and a step that divides it too
+    makes the run end exactly at ``duration`` instead of up to one step later. That needs the
+    ratio of the two intervals to be a fraction p/q (q <= ``max_denominator``); otherwise the step
+    divides the record interval only.
+    """
+    n = math.ceil(record / dt - 1e-9)
+    rest = duration - record * math.floor(duration / record + 1e-9)
+    if rest > 1e-9 * record:
+        ratio = Fraction(rest / record).limit_denominator(max_denominator)
+        if abs(float(ratio) - rest / record) < 1e-9:
+            q = ratio.denominator
+            n = q * math.ceil(n / q)
+    return record / n
 
 
 def entry_hazard_probability(rate, dt: float):

@@ -60,3 +60,21 @@ def test_choose_dt_respects_limits():
 
 def test_persistence_probability():
     assert rates.persistence_probability(0.5, 10.0) == pytest.approx(np.exp(-1 / 5))
+
+
+@given(dt=st.floats(0.1, 5.0), record_h=st.integers(1, 48), duration_h=st.integers(1, 24 * 60))
+def test_fit_step_divides_every_record_interval(dt, record_h, duration_h):
+    """Hours of whole records and a whole-hour duration: the step lands on every record and on the end."""
+    record, duration = record_h * 60.0, duration_h * 60.0
+    step = rates.fit_step(dt, record, duration)
+    assert step <= dt + 1e-12
+    assert record / step == pytest.approx(round(record / step), abs=1e-6)
+    assert duration / step == pytest.approx(round(duration / step), abs=1e-6)
+    # no shorter than it must be: the denominator q <= record_h adds fewer than q steps to the
+    # ceil(record/dt) of a record, so step >= record/(record/dt + record_h) = 60·dt/(60 + dt)
+    assert step >= 60 * dt / (60 + dt) - 1e-9
+
+
+def test_fit_step_keeps_the_record_step_when_the_end_is_not_a_simple_fraction():
+    step = rates.fit_step(2.8, 420.0, 420.0 * (2 + 1 / math.pi))
+    assert step == pytest.approx(420 / 150)
