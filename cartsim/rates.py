@@ -35,7 +35,11 @@ def per_minute(rate_per_hour: float) -> float:
 
 
 def hazard_probability(rate_per_min, dt_min: float):
-    """Probability that an event with the given hazard (1/min) happens within ``dt_min`` minutes."""
+    """Probability that an event with the given hazard (1/min) happens within ``dt_min`` minutes.
+
+    Any one unit of time works as long as both arguments use it (the well-mixed mode passes
+    hazards per day and steps in days).
+    """
     return -np.expm1(-np.asarray(rate_per_min, dtype=float) * dt_min)
 
 
