@@ -158,14 +158,13 @@ class CarTModel(mesa.Model):
         self.tumor.process_events(until=end)
         cart = self.cart
         cart.die_of_age(end)
-        cart.attack(end)
-        if cart.kill_sites:
-            self.cytokines.release_on_kill(cart.kill_sites)
+        kill_sites = cart.attack(end)
+        if kill_sites:
+            self.cytokines.release_on_kill(kill_sites)
         cart.seek_targets(end)
         cart.move(end, self._chemo_pM if cart.chemotaxis.enabled else None)
         cart.proliferate(end, self._il2_pM)
-        live = cart.live_slots()
-        secreting = live[cart.activated(live, end)]
+        secreting = cart.activated_slots(end)
         self.cytokines.secrete(cart.x[secreting], cart.y[secreting], self.dt)
         self._substeps += 1
         if self._substeps % self.n_field == 0:

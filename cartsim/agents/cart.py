@@ -25,6 +25,8 @@ import math
 import numpy as np
 
 from cartsim import rates
+from cartsim.agents import cart_kernels as kernels
+from cartsim.agents.kernel_random import new_stream
 from cartsim.agents.base import LatticeCell
 from cartsim.agents.population import Population
 from cartsim.environment.tissue import CONTACT_OFFSETS, OFFSETS
@@ -32,6 +34,7 @@ from cartsim.snapshot import CAR_T_STATES
 
 ACTIVE, ENGAGED, EXHAUSTED = (CAR_T_STATES.index(s) for s in ("active", "engaged", "exhausted"))
 NO_DIRECTION = -1
+_NO_FIELD = np.zeros((1, 1), dtype=np.float32)  # stands in for the chemoattractant when chemotaxis is off
 
 
 class CarTCell(LatticeCell):
@@ -88,7 +91,14 @@ class CarTPopulation(Population):
         self.mean_lifespan = c.lifespan_days * rates.MINUTES_PER_DAY
         self.chemotaxis = c.chemotaxis
         self.kills_total = 0
-        self.kill_sites: list[tuple[int, int]] = []  # sites of this step's kills (for cytokine release)
+        self.kill_sites: list[tuple[int, int]] = []  # sites of the last step's kills (for cytokine release)
+        self._space = kernels.STIRRED if tissue.stirred else kernels.GRID
+        self._claimed = np.zeros(0, dtype=np.int64)  # attack(): tumor slots taken this step, by stamp
+        self._stamp = 0
+        self.stream = new_stream(self.rng)  # the compiled rules' random numbers
+        # move(): the step in which each site was last left (a site left in a step stays closed in it)
+        self._vacated = np.zeros((tissue.width, tissue.height), dtype=np.int32)
+        self._substep = 0
 
     # ------------------------------------------------------------------ birth and death
     def add(self, x, y, product: int, now: float, *, kills=0, divisions=0, last_stimulated=-np.inf) -> int:
@@ -115,8 +125,8 @@ class CarTPopulation(Population):
         return len(xs)
 
     def die_of_age(self, now: float) -> None:
-        live = self.live_slots()
-        dying = live[self.death_at[live] <= now]
+        """Cells whose lifespan (drawn at birth) ends by ``now`` die."""
+        dying = kernels.dying(self.alive, self.death_at, self._next, now)
         for slot in dying.tolist():
             agent = self.agents[slot]
             self.release(slot)
@@ -132,13 +142,35 @@ class CarTPopulation(Population):
         self.tumor.wake_around(xs[empty], ys[empty], now)
 
     # ------------------------------------------------------------------ killing
-    def attack(self, now: float) -> None:
-        """Engaged cells kill their target, let go, or hold on; engagements whose contact ended stop."""
+    def attack(self, now: float) -> list[tuple[int, int]]:
+        """Engaged cells kill their target, let go, or hold on; engagements whose contact ended stop.
+
+        Returns the sites of this step's kills (where killed cells release cytokines).
+        """
+        self.kill_sites = []
+        tumor = self.tumor
+        if self._claimed.size < tumor.alive.size:
+            self._claimed = np.zeros(tumor.alive.size, dtype=np.int64)
+            self._stamp = 0
+        self._stamp += 1
+        winners, _ = kernels.attack(
+            self.alive, self.state, self.target, self.target_uid, self.product, self.kills, self._next,
+            self.max_kills, tumor.alive, tumor.uid, tumor.bind_p, self.p_kill, self.p_detach,
+            self._claimed, self._stamp, self.stream,
+        )
+        if winners.size:
+            for slot in winners.tolist():
+                self.kill(slot, now)
+            self._disengage(winners)
+        return self.kill_sites
+
+    def attack_reference(self, now: float) -> list[tuple[int, int]]:
+        """The rule of :meth:`attack` in numpy (for tests)."""
         self.kill_sites = []
         live = self.live_slots()
         eng = live[self.state[live] == ENGAGED]
         if eng.size == 0:
-            return
+            return self.kill_sites
         tgt = self.target[eng]
         tumor = self.tumor
         still_there = tumor.alive[tgt] & (tumor.uid[tgt] == self.target_uid[eng])
@@ -157,6 +189,7 @@ class CarTPopulation(Population):
             for slot in winners.tolist():
                 self.kill(slot, now)
             self._disengage(killers)  # the others lost their target
+        return self.kill_sites
 
     def kill(self, slot: int, now: float) -> None:
         """This cell kills its target; serial killing continues until ``max_kills``."""
@@ -172,8 +205,19 @@ class CarTPopulation(Population):
         self.state[slots] = np.where(self.kills[slots] >= self.max_kills, EXHAUSTED, ACTIVE)
 
     # ------------------------------------------------------------------ recognition
-    def seek_targets(self, now: float) -> None:
-        """Active cells test the tumor cells they touch; a successful binding engages the cell."""
+    def seek_targets(self, now: float) -> tuple[int, int]:
+        """Active cells test the tumor cells they touch; a successful binding engages the cell.
+
+        Returns (contacts tested, bindings) of this step.
+        """
+        tumor = self.tumor
+        return kernels.seek_targets(
+            self.alive, self.state, self.x, self.y, self.product, self.target, self.target_uid,
+            self.last_stimulated, self._next, now, tumor.layer, tumor.uid, tumor.bind_p, self.stream,
+        )
+
+    def seek_targets_reference(self, now: float) -> None:
+        """The rule of :meth:`seek_targets` in numpy (for tests)."""
         live = self.live_slots()
         act = live[self.state[live] == ACTIVE]
         if act.size == 0 or self.tumor.count == 0:
@@ -201,8 +245,25 @@ class CarTPopulation(Population):
         self.last_stimulated[cells] = now
 
     # ------------------------------------------------------------------ migration
-    def move(self, now: float, chemoattractant: np.ndarray | None = None) -> None:
-        """Unengaged cells hop to a free neighbouring site (persistent random walk, optional chemotaxis)."""
+    def move(self, now: float, chemoattractant: np.ndarray | None = None) -> int:
+        """Unengaged cells hop to a free neighbouring site (persistent random walk, optional chemotaxis).
+
+        Returns the number of hop attempts.
+        """
+        chemo_on = self.chemotaxis.enabled and chemoattractant is not None
+        self._substep += 1
+        chemo = chemoattractant if chemo_on else _NO_FIELD
+        attempts, left_x, left_y = kernels.move(
+            self.alive, self.state, self.x, self.y, self.direction, self._next, self.layer,
+            self.tissue.tumor, self.tissue.tcells_squeeze_past_tumor, self._space, self.p_hop,
+            self.p_keep_direction, chemo, chemo_on, self.chemotaxis.sensing_pM,
+            self.chemotaxis.strength, self._vacated, self._substep, self.stream,
+        )
+        self._left(left_x, left_y, now)
+        return attempts
+
+    def move_reference(self, now: float, chemoattractant: np.ndarray | None = None) -> None:
+        """The rule of :meth:`move` in numpy (for tests)."""
         live = self.live_slots()
         motile = live[self.state[live] != ENGAGED]
         movers = motile[self.rng.random(motile.size) < self.p_hop]
@@ -262,12 +323,26 @@ class CarTPopulation(Population):
         return np.where(follow, best, random_dir)
 
     # ------------------------------------------------------------------ expansion
+    def activated_slots(self, now: float) -> np.ndarray:
+        """Slots of the cells stimulated within the activation window and not exhausted."""
+        return kernels.activated(self.alive, self.state, self.last_stimulated, self._next, now, self.window)
+
     def activated(self, slots: np.ndarray, now: float) -> np.ndarray:
         """Mask of cells stimulated within the activation window and not exhausted."""
         return (now - self.last_stimulated[slots] <= self.window) & (self.state[slots] != EXHAUSTED)
 
     def proliferate(self, now: float, il2_pM: np.ndarray) -> None:
         """Activated cells divide into a free neighbouring site, faster with IL-2."""
+        slots = kernels.dividing(
+            self.alive, self.state, self.x, self.y, self.divisions, self.last_stimulated, self._next,
+            now, self.window, self.max_divisions, self.division_rate, self.il2_boost,
+            self.il2_half_max, np.asarray(il2_pM), self.dt, self.stream,
+        )
+        for slot in slots.tolist():
+            self.divide(slot, now)
+
+    def proliferate_reference(self, now: float, il2_pM: np.ndarray) -> None:
+        """The rule of :meth:`proliferate` in numpy (for tests)."""
         live = self.live_slots()
         cand = live[self.activated(live, now) & (self.divisions[live] < self.max_divisions)]
         if cand.size == 0:

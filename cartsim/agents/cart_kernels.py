@@ -1,0 +1,250 @@
+"""Compiled per-cell CAR-T rules: one loop over the cells that act, instead of (N, 9) numpy arrays.
+
+Each function here is the compiled form of one rule of :class:`cartsim.agents.cart.CarTPopulation`,
+whose numpy methods ending in ``_reference`` are the readable statement of the same rule (the tests
+check that both agree in distribution). The kernels draw their random numbers from the population's
+xoshiro256** stream (``rng``, a ``uint64[4]`` state; :mod:`cartsim.agents.kernel_random`), seeded
+from the model's generator, so a run is reproducible from its seed whatever process runs it.
+
+The kernels only read and write arrays. Whatever creates or removes a Mesa agent (a kill, a death,
+a division) is returned as a list of slots for the population to carry out in Python, so the
+per-cell work is compiled and Python runs only per event.
+
+Competition. Where two cells compete for one thing (a free site, one target), the kernels visit
+the cells in a fresh random order and the first one wins, as the reference does. Hops stay
+synchronous: a site left within a step is entered in the next step at the earliest, so the
+kernels and the reference see the same free sites.
+
+Compiled with ``cache=True``: the first process compiles (a few seconds) and writes the machine
+code to ``__pycache__``; later processes load it in well under a second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from cartsim.agents.kernel_random import integer, uniform
+
+ACTIVE, ENGAGED, EXHAUSTED = 0, 1, 2  # the order of cartsim.units.CAR_T_STATES
+NO_DIRECTION = -1
+
+#: Moore neighbourhood offsets (dx, dy), in the direction order of cartsim.environment.tissue.OFFSETS.
+DX = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)
+DY = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
+
+# Space kinds understood by the kernels (see cartsim.environment.space).
+GRID, STIRRED = 0, 1
+
+
+@njit(cache=True)
+def _shuffle(a, rng):
+    """Fisher–Yates shuffle of ``a`` in place."""
+    for i in range(a.size - 1, 0, -1):
+        j = integer(rng, 0, i + 1)
+        a[i], a[j] = a[j], a[i]
+
+
+@njit(cache=True)
+def dying(alive, death_at, n, now):
+    """Slots of live cells whose lifespan ends by ``now`` (minutes)."""
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    for s in range(n):
+        if alive[s] and death_at[s] <= now:
+            out[k] = s
+            k += 1
+    return out[:k]
+
+
+@njit(cache=True)
+def attack(alive, state, target, target_uid, product, kills, n, max_kills,
+           tumor_alive, tumor_uid, tumor_bind_p, p_kill, p_detach, claimed, stamp, rng):
+    """Engaged cells kill, let go, or hold on; returns (killer slots, their targets).
+
+    Per engaged cell, one uniform draw ``u``: with contact (target alive, same cell, still
+    bindable), ``u < p_kill`` kills and ``u < p_kill + p_detach`` lets go; without contact the
+    cell lets go at once. Several killers of one target: the first in random order kills, the
+    others lose their target. ``claimed`` (one entry per tumor slot) marks targets taken in
+    this step with ``stamp``. Disengaged cells return to active, or exhausted at ``max_kills``.
+    The caller updates kills, stimulation and the tumor for each returned kill.
+    """
+    killers = np.empty(n, dtype=np.int64)
+    nk = 0
+    for s in range(n):
+        if not alive[s] or state[s] != ENGAGED:
+            continue
+        t = target[s]
+        contact = tumor_alive[t] and tumor_uid[t] == target_uid[s] and tumor_bind_p[t, product[s]] > 0
+        u = uniform(rng)
+        if contact and u < p_kill:
+            killers[nk] = s
+            nk += 1
+        elif (not contact) or u < p_kill + p_detach:
+            target[s] = -1
+            state[s] = EXHAUSTED if kills[s] >= max_kills else ACTIVE
+    killers = killers[:nk]
+    _shuffle(killers, rng)
+    winners = np.empty(nk, dtype=np.int64)
+    victims = np.empty(nk, dtype=np.int64)
+    nw = 0
+    for i in range(nk):
+        s = killers[i]
+        t = target[s]
+        if claimed[t] != stamp:
+            claimed[t] = stamp
+            winners[nw] = s
+            victims[nw] = t
+            nw += 1
+        else:  # another cell killed this target first
+            target[s] = -1
+            state[s] = EXHAUSTED if kills[s] >= max_kills else ACTIVE
+    return winners[:nw], victims[:nw]
+
+
+@njit(cache=True)
+def seek_targets(alive, state, x, y, product, target, target_uid, last_stimulated, n, now,
+                 tumor_layer, tumor_uid, tumor_bind_p, rng):
+    """Active cells test the tumor cells they touch (own site and 8 neighbours); returns
+    (contacts tested, bindings).
+
+    Each touching tumor cell with a per-step binding probability ``p > 0`` is tested once
+    (no draw when ``p >= 1``); among several successes one is chosen uniformly (reservoir
+    sampling), and the cell engages it.
+    """
+    width, height = tumor_layer.shape
+    tested = 0
+    bound = 0
+    for s in range(n):
+        if not alive[s] or state[s] != ACTIVE:
+            continue
+        x0, y0 = x[s], y[s]
+        prod = product[s]
+        successes = 0
+        chosen = -1
+        for k in range(-1, 8):
+            if k < 0:
+                cx, cy = x0, y0
+            else:
+                cx, cy = x0 + DX[k], y0 + DY[k]
+                if cx < 0 or cx >= width or cy < 0 or cy >= height:
+                    continue
+            t = tumor_layer[cx, cy]
+            if t < 0:
+                continue
+            p = tumor_bind_p[t, prod]
+            if p <= 0.0:
+                continue
+            tested += 1
+            if p >= 1.0 or uniform(rng) < p:
+                successes += 1
+                if successes == 1 or uniform(rng) * successes < 1.0:
+                    chosen = t
+        if chosen >= 0:
+            state[s] = ENGAGED
+            target[s] = chosen
+            target_uid[s] = tumor_uid[chosen]
+            last_stimulated[s] = now
+            bound += 1
+    return tested, bound
+
+
+@njit(cache=True)
+def move(alive, state, x, y, direction, n, tcell_layer, tumor_layer, squeeze, space,
+         p_hop, p_keep, chemo, chemo_on, sensing, strength, vacated, stamp, rng):
+    """Unengaged cells hop to a free neighbouring site; returns (hop attempts, left xs, left ys).
+
+    A cell hops with probability ``p_hop`` per step. On the grid it keeps its direction with
+    probability ``p_keep`` and otherwise turns to one of the 7 other directions (or any of 8 when
+    it has none), heading up the chemoattractant ``chemo`` instead with probability ``strength``
+    where the best neighbour exceeds its own site by ``sensing``. The target site must be inside,
+    free of CAR-T and, unless T cells squeeze past tumor cells, of tumor cells; a blocked cell
+    forgets its direction. Stirred: the target is a uniformly drawn site anywhere. Movers act in
+    random order. The sites left are returned so that waiting tumor cells next to them can wake.
+
+    Hops are synchronous, as in the reference: a site counts as free only if it was free at the
+    start of the step, so a site left in this step (marked in ``vacated`` with ``stamp``) cannot
+    be entered until the next one; two cells aiming at one free site: the first in random order
+    gets it.
+    """
+    width, height = tcell_layer.shape
+    movers = np.empty(n, dtype=np.int64)
+    m = 0
+    for s in range(n):
+        if alive[s] and state[s] != ENGAGED and uniform(rng) < p_hop:
+            movers[m] = s
+            m += 1
+    movers = movers[:m]
+    _shuffle(movers, rng)
+    left_x = np.empty(m, dtype=np.int64)
+    left_y = np.empty(m, dtype=np.int64)
+    nl = 0
+    for i in range(m):
+        s = movers[i]
+        x0, y0 = x[s], y[s]
+        if space == STIRRED:
+            tx, ty = integer(rng, 0, width), integer(rng, 0, height)
+        else:
+            d = direction[s]
+            if d == NO_DIRECTION or uniform(rng) >= p_keep:
+                d = integer(rng, 0, 8) if d == NO_DIRECTION else (d + 1 + integer(rng, 0, 7)) % 8
+                if chemo_on:
+                    best = -1
+                    best_v = -np.inf
+                    for k in range(8):
+                        cx, cy = x0 + DX[k], y0 + DY[k]
+                        if 0 <= cx < width and 0 <= cy < height and chemo[cx, cy] > best_v:
+                            best_v = chemo[cx, cy]
+                            best = k
+                    if best >= 0 and best_v - chemo[x0, y0] >= sensing and uniform(rng) < strength:
+                        d = best
+                direction[s] = d
+            tx, ty = x0 + DX[d], y0 + DY[d]
+        ok = 0 <= tx < width and 0 <= ty < height
+        if ok:
+            ok = tcell_layer[tx, ty] < 0 and vacated[tx, ty] != stamp and (squeeze or tumor_layer[tx, ty] < 0)
+        if ok:
+            tcell_layer[x0, y0] = -1
+            vacated[x0, y0] = stamp
+            tcell_layer[tx, ty] = s
+            x[s], y[s] = tx, ty
+            left_x[nl], left_y[nl] = x0, y0
+            nl += 1
+        elif space != STIRRED:
+            direction[s] = NO_DIRECTION  # blocked: pick a new direction next hop
+    return m, left_x[:nl], left_y[:nl]
+
+
+@njit(cache=True)
+def dividing(alive, state, x, y, divisions, last_stimulated, n, now, window, max_divisions,
+             division_rate, il2_boost, il2_half_max, il2, dt, rng):
+    """Slots of activated cells that divide within this step (rate boosted by IL-2 at their site).
+
+    Activated: stimulated within ``window`` minutes and not exhausted. The division hazard is
+    ``division_rate·(1 + il2_boost·c/(c + il2_half_max))`` for IL-2 ``c`` (pM), and the step
+    probability ``1 - exp(-rate·dt)`` (:func:`cartsim.rates.hazard_probability`).
+    """
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    for s in range(n):
+        if (not alive[s] or state[s] == EXHAUSTED or now - last_stimulated[s] > window
+                or divisions[s] >= max_divisions):
+            continue
+        c = il2[x[s], y[s]]
+        rate = division_rate * (1.0 + il2_boost * c / (c + il2_half_max))
+        if uniform(rng) < -np.expm1(-rate * dt):
+            out[k] = s
+            k += 1
+    return out[:k]
+
+
+@njit(cache=True)
+def activated(alive, state, last_stimulated, n, now, window):
+    """Slots of activated cells: stimulated within ``window`` minutes of ``now`` and not exhausted."""
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    for s in range(n):
+        if alive[s] and state[s] != EXHAUSTED and now - last_stimulated[s] <= window:
+            out[k] = s
+            k += 1
+    return out[:k]
