@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from cartsim.agents.base import LatticeCell
+from cartsim.agents.tumor_kernels import wake_neighbours
 from cartsim.agents.population import Population
 from cartsim.environment.tissue import OFFSETS
 from cartsim.rates import MINUTES_PER_DAY, MINUTES_PER_HOUR, gamma_cycle_scale
@@ -77,6 +78,7 @@ class TumorPopulation(Population):
         self.growth_rate_per_min = math.log(2.0) / (config.tumor.doubling_time_h * MINUTES_PER_HOUR)
         self.death_rate_per_min = config.tumor.death_rate_per_day / MINUTES_PER_DAY
         self._queue: list[tuple[float, int, int, int, int]] = []
+        self._residuals: list[float] = []
         self._seq = 0
         self._uid = 0
         self.deaths = 0
@@ -96,10 +98,57 @@ class TumorPopulation(Population):
             key = jitter
         flat = np.argpartition(key.ravel(), n - 1)[:n]
         flat = flat[np.argsort(key.ravel()[flat], kind="stable")]
-        densities = self.initial_densities(n)
-        residual = self.residual_cycle_times(n)
-        for i, f in enumerate(flat):
-            self.add(int(f // t.height), int(f % t.height), densities[i], now, first_division_in=residual[i])
+        self.add_many(flat // t.height, flat % t.height, self.initial_densities(n), now,
+                      self.residual_cycle_times(n))
+
+    def add_many(self, xs: np.ndarray, ys: np.ndarray, densities: np.ndarray, now: float,
+                 first_division_in: np.ndarray) -> np.ndarray:
+        """Place cells at free sites (xs, ys) in bulk (the rules of :meth:`add`); returns their slots."""
+        n = len(xs)
+        if self._free or n == 0:  # reused slots are scattered: place one by one
+            return np.array([self.add(int(x), int(y), d, now, float(r))
+                             for x, y, d, r in zip(xs, ys, densities, first_division_in, strict=True)],
+                            dtype=np.int64)
+        capacity = self._capacity
+        while capacity < self._next + n:
+            capacity *= 2
+        if capacity > self._capacity:
+            self._grow(capacity)
+        slots = np.arange(self._next, self._next + n)
+        self._next += n
+        self.alive[slots] = True
+        self.x[slots], self.y[slots] = xs, ys
+        self.layer[xs, ys] = slots
+        self.quiescent[slots] = False
+        self.uid[slots] = self._uid + 1 + np.arange(n)
+        self._uid += n
+        self.antigen[slots] = densities
+        self.bind_p[slots] = self.binding_probabilities(densities)
+        for slot in slots.tolist():
+            self.agents[slot] = TumorCell(self, slot)
+        # the first event of each: division or death, whichever comes first
+        self.event_gen[slots] += 1
+        death_in = (self.rng.exponential(1 / self.death_rate_per_min, size=n) if self.death_rate_per_min > 0
+                    else np.full(n, math.inf))
+        divide = first_division_in <= death_in
+        times = now + np.where(divide, first_division_in, death_in)
+        kinds = np.where(divide, DIVIDE, DIE)
+        seq = self._seq + 1 + np.arange(n)
+        self._seq += n
+        entries = list(zip(times.tolist(), seq.tolist(), slots.tolist(), self.event_gen[slots].tolist(),
+                           kinds.tolist(), strict=True))
+        if self._queue:
+            for e in entries:
+                heapq.heappush(self._queue, e)
+        else:
+            heapq.heapify(entries)
+            self._queue = entries
+        return slots
+
+    def binding_probabilities(self, densities: np.ndarray) -> np.ndarray:
+        """Per-step binding probability by product for cells with ``densities`` (n_cells, n_antigens)."""
+        p = np.column_stack([d.encounter_probability(densities) for d in self.designs])
+        return self.binding_step_probability(p)
 
     def initial_densities(self, n: int) -> np.ndarray:
         """Log-normal antigen densities with the configured mean and CV; a fraction starts negative."""
@@ -228,16 +277,15 @@ class TumorPopulation(Population):
         Sites free up for tumor cells when a tumor cell dies and, where T cells hold their site
         against tumor cells (``tcells_squeeze_past_tumor: false``), when a T cell leaves or dies.
         """
-        nx = (np.asarray(xs)[:, None] + OFFSETS[None, :, 0]).ravel()
-        ny = (np.asarray(ys)[:, None] + OFFSETS[None, :, 1]).ravel()
-        inside = self.tissue.inside(nx, ny)
-        slots = self.layer[nx[inside], ny[inside]]
-        slots = slots[slots >= 0]
-        slots = slots[self.quiescent[slots]]
-        _, first = np.unique(slots, return_index=True)
-        for slot in slots[np.sort(first)].tolist():  # each once, in neighbour order
-            self.quiescent[slot] = False
-            self.schedule_next_event(slot, now, self.residual_cycle_times(1)[0])
+        for slot in wake_neighbours(np.asarray(xs, dtype=np.int64), np.asarray(ys, dtype=np.int64),
+                                    self.layer, self.quiescent).tolist():
+            self.schedule_next_event(slot, now, self._next_residual())
+
+    def _next_residual(self) -> float:
+        """One residual cycle time (minutes), from a buffer drawn in bulk (one draw costs ~50 µs)."""
+        if not self._residuals:
+            self._residuals = self.residual_cycle_times(1024).tolist()
+        return self._residuals.pop()
 
     # ------------------------------------------------------------------ observation
     def phenotype_codes(self, slots: np.ndarray) -> np.ndarray:
