@@ -13,7 +13,9 @@ import pytest
 
 from cartsim.validation import scenarios
 
-SEEDS = range(3)
+# 8 replicates, as in the report: with 3, differences of one standard error (pattern 6b's tissue
+# ranking) pass or fail with the random stream rather than with the model
+SEEDS = range(8)
 
 
 @pytest.mark.slow
