@@ -84,6 +84,7 @@ test: $(TEST_STAMP) chromium $(ASSETS_STAMP)
 bench: $(STAMP) $(VIZ_STAMP)
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_viz.py
+	$(PY) benchmarks/bench_engine.py
 
 params: $(STAMP)
 	$(VENV)/bin/cartsim params > docs/parameters.md
