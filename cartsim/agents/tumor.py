@@ -193,8 +193,7 @@ class TumorPopulation(Population):
 
     def set_antigens(self, slot: int, densities: np.ndarray) -> None:
         self.antigen[slot] = densities
-        p = [d.encounter_probability(densities[None, :])[0] for d in self.designs]
-        self.bind_p[slot] = self.binding_step_probability(np.array(p))
+        self.bind_p[slot] = self.binding_probabilities(densities[None, :])[0]
 
     def schedule_next_event(self, slot: int, now: float, division_in: float | None = None) -> None:
         """Queue whichever comes first: division (gamma cycle) or death (exponential)."""
