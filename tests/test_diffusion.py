@@ -3,7 +3,9 @@
 Reference solutions used here are independent of the DCT implementation: closed-form
 decay, exact discrete moments of the 5-point stencil, the exact lattice heat kernel
 (modified Bessel functions), the continuum Gaussian with its leading O(h²) correction,
-and a sparse-matrix Neumann Laplacian fed to ``expm_multiply`` / ``spsolve``.
+and a sparse-matrix Neumann Laplacian fed to ``expm_multiply`` / ``spsolve``.  The last
+test checks the cytokine fields' ``advance`` (cartsim.environment.cytokines), which keeps
+fields as DCT coefficients, against one plain double-precision step per field.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from scipy.sparse.linalg import expm_multiply, spsolve
 from scipy.special import ive
 
 import cartsim.environment.diffusion as diffusion_mod
+from cartsim.environment.cytokines import CYTOKINES, NEGLIGIBLE, CytokineFields
 from cartsim.environment.diffusion import (
     SECONDS_PER_MINUTE,
     DiffusionDecaySolver,
     diffuse_decay,
 )
+
+from .conftest import small_config
 
 LN2 = math.log(2.0)
 
@@ -171,6 +176,50 @@ def test_point_source_matches_exact_lattice_heat_kernel() -> None:
         tau = d * SECONDS_PER_MINUTE * 0.5 * i / h**2
         k1 = ive(np.abs(np.arange(n) - c), 2.0 * tau)
         np.testing.assert_allclose(u, 1000.0 * np.outer(k1, k1), rtol=0, atol=1e-12 * u.max())
+
+
+def lattice_kernel(n: int, c: int, tau: float) -> np.ndarray:
+    """Exact 1-D semi-discrete heat kernel e^{-2τ} I_j(2τ) from site c on n no-flux sites.
+
+    The cell-centred wall (ghost value = edge value) reflects about the half-site j = -1/2
+    (and n - 1/2), so the wall is an image source at -1 - c (and 2n - 1 - c).  Only images
+    within reach are summed: for τ ≤ 30 the kernel is < 1e-180 beyond 290 sites, so on
+    sides of 300 sites or more the further images (reflections of reflections) vanish.
+    """
+    j = np.arange(n)
+    k = np.zeros(n)
+    for image in (c, -1 - c, 2 * n - 1 - c):
+        k += ive(np.abs(j - image), 2.0 * tau)
+    return k
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ((1000, 1000), np.float64),
+        ((997, 1024), np.float64),  # a prime side: the transform takes another FFT path
+        ((1000, 1000), np.float32),
+        ((300, 1001), np.float32),
+    ],
+)
+def test_large_grid_matches_exact_lattice_kernel_with_walls_and_decay(shape, dtype) -> None:
+    # A point release 3 sites from one wall and ~40 from the other: the no-flux image and
+    # the decay are both visible, and the sizes are the large / awkward ones.
+    (nx, ny), h, d, half_life, dt = shape, 10.0, 10.0, 20.0, 1.5
+    cx, cy = 3, ny - 41
+    u = np.zeros(shape, dtype=dtype)
+    u[cx, cy] = 1e4
+    solver = DiffusionDecaySolver(shape, h, d, half_life, dt, dtype=dtype)
+    for i in range(1, 4):
+        u = solver.step(u)
+        t = dt * i
+        tau = d * SECONDS_PER_MINUTE * t / h**2  # 9 · i
+        exact = 1e4 * math.exp(-LN2 * t / half_life) * np.outer(
+            lattice_kernel(nx, cx, tau), lattice_kernel(ny, cy, tau)
+        )
+        tol = 1e-12 if dtype == np.float64 else 2e-6
+        assert u.dtype == dtype
+        np.testing.assert_allclose(u, exact, rtol=0, atol=tol * exact.max())
 
 
 @pytest.mark.parametrize("offset", [(0, 0), (7, -4)])
@@ -502,3 +551,175 @@ def test_single_precision_solver_matches_double():
     np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * a.max())
     with pytest.raises(ValueError, match="dtype"):
         DiffusionDecaySolver((4, 4), 15.0, 10.0, 12.9, 10.0, dtype=np.int64)
+
+
+# -- spectral representation (transform / step_spectral / synthesize / step_mean) ------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_spectral_stepping_matches_step(dtype) -> None:
+    # Keeping the coefficients between steps (one inverse transform per step) gives the
+    # steps of step() up to round-off: the carried coefficients are just not clipped.
+    rng = np.random.default_rng(16)
+    shape = (45, 32)
+    u0 = rng.random(shape) ** 6 * 1e3
+    src = np.zeros(shape)
+    src[rng.integers(0, 45, 9), rng.integers(0, 32, 9)] = 50.0
+    solver = DiffusionDecaySolver(shape, 10.0, 10.0, 12.9, 5.0, dtype=dtype)
+    coeffs = solver.transform(u0)
+    assert coeffs.dtype == dtype and coeffs.shape == shape
+    src_hat = solver.transform(src / 2.0)  # the rate comes in through source_scale
+    u = u0
+    for _ in range(30):
+        u = solver.step(u, src)
+        solver.step_spectral(coeffs, src_hat, 2.0)
+        got = solver.synthesize(coeffs)
+        assert got.dtype == dtype and got.min() >= 0.0
+        tol = 1e-12 if dtype == np.float64 else 2e-6
+        np.testing.assert_allclose(got, u, rtol=0, atol=tol * u.max())
+    # the same result written into a given array, and without a source: decay + spread
+    out = np.full(shape, -1.0, dtype=dtype)
+    assert solver.synthesize(solver.step_spectral(coeffs), out=out) is out
+    np.testing.assert_allclose(out, solver.step(u), rtol=0, atol=tol * u.max())
+
+
+def test_transform_and_synthesize_are_inverse_and_leave_inputs_alone() -> None:
+    rng = np.random.default_rng(17)
+    a = rng.random((21, 34))
+    a_copy = a.copy()
+    solver = DiffusionDecaySolver((21, 34), 10.0, 10.0, 30.0, 1.0)
+    c = solver.transform(a)
+    c_copy = c.copy()
+    assert not np.shares_memory(c, a)
+    np.testing.assert_allclose(solver.synthesize(c), a, rtol=0, atol=1e-14)
+    np.testing.assert_array_equal(a, a_copy)
+    np.testing.assert_array_equal(c, c_copy)
+    # orthonormal: the DC coefficient is the total / sqrt(N), and norms are kept
+    assert c[0, 0] == pytest.approx(a.sum() / math.sqrt(a.size), rel=1e-13)
+    assert np.linalg.norm(c) == pytest.approx(np.linalg.norm(a), rel=1e-13)
+    # a float64 grid into a float32 out array
+    out = np.empty((21, 34), np.float32)
+    assert solver.synthesize(c, out=out) is out
+    np.testing.assert_allclose(out, a, rtol=1e-6)
+
+
+def test_step_spectral_source_is_linear_in_the_source() -> None:
+    # sources that are multiples of one array can share one forward transform
+    rng = np.random.default_rng(18)
+    shape = (16, 25)
+    base = rng.random(shape)
+    solver = DiffusionDecaySolver(shape, 10.0, 30.0, 10.0, 3.0)
+    base_hat = solver.transform(base)
+    a = solver.step_spectral(solver.transform(np.zeros(shape)), base_hat, 7.5)
+    b = solver.step_spectral(solver.transform(np.zeros(shape)), solver.transform(7.5 * base))
+    np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13 * np.abs(b).max())
+    expected = solver.step(np.zeros(shape), 7.5 * base)
+    np.testing.assert_allclose(solver.synthesize(a), expected, rtol=1e-12)
+
+
+def test_synthesize_floor_flushes_small_values_and_negatives() -> None:
+    solver = DiffusionDecaySolver((3, 4), 10.0, 10.0, 30.0, 1.0)
+    a = np.array([[1.0, 1e-10, -1e-12, 5e-9], [0.0, 2.0, 0.9e-9, -3.0], [4.0, 4.0, 4.0, 1.1e-9]])
+    c = solver.transform(a)
+    got = solver.synthesize(c, floor=1e-9)
+    expected = np.where(a < 1e-9, 0.0, a)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14)
+    assert got[0, 1] == 0.0 and got[0, 2] == 0.0 and got[1, 2] == 0.0 and got[1, 3] == 0.0
+    assert got[0, 3] > 0.0 and got[2, 3] > 0.0
+    plain = solver.synthesize(c)  # default floor 0: only the negatives go
+    assert plain[1, 3] == 0.0 and plain[0, 1] == pytest.approx(1e-10, abs=1e-14)
+    with pytest.raises(ValueError, match="floor"):
+        solver.synthesize(c, floor=-1.0)
+    with pytest.raises(ValueError, match="out"):
+        solver.synthesize(c, out=np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="coeffs"):
+        solver.synthesize(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="coeffs"):
+        solver.step_spectral(c.astype(np.float32))
+    with pytest.raises(ValueError, match="source_coeffs"):
+        solver.step_spectral(c, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="values"):
+        solver.transform(np.zeros(12))
+
+
+@pytest.mark.parametrize("diffusivity", [0.0, 40.0])
+def test_step_mean_is_the_exact_mean_of_step(diffusivity: float) -> None:
+    rng = np.random.default_rng(19)
+    shape = (14, 19)
+    u0 = rng.random(shape) ** 3 * 100.0
+    src = rng.random(shape) * 4.0
+    solver = DiffusionDecaySolver(shape, 10.0, diffusivity, 25.0, 3.5)
+    expected = solver.step(u0, src).mean()
+    assert solver.step_mean(u0.mean(), src.mean()) == pytest.approx(expected, rel=1e-13)
+    k = LN2 / 25.0
+    assert solver.step_mean(2.0) == pytest.approx(2.0 * math.exp(-k * 3.5), rel=1e-15)
+
+
+# -- cytokine fields (cartsim.environment.cytokines) -----------------------------------
+class _Layer:
+    def __init__(self, shape, value, dtype) -> None:
+        self.data = np.full(shape, value, dtype=dtype)
+
+
+class _Grid:
+    def __init__(self, shape) -> None:
+        self.shape = shape
+
+    def create_property_layer(self, name, default_value, dtype):
+        return _Layer(self.shape, default_value, dtype)
+
+
+class _Tissue:
+    """Just what CytokineFields reads of a tissue."""
+
+    def __init__(self, width: int, height: int, stirred: bool) -> None:
+        self.width, self.height, self.stirred = width, height, stirred
+        self.grid = _Grid((width, height))
+
+
+@pytest.mark.parametrize("stirred", [False, True])
+def test_cytokine_advance_matches_a_step_per_field(stirred: bool) -> None:
+    """advance() = for each field: one double-precision step with its source, then flush.
+
+    advance() shares one transform of the secreting cells among the cytokines, keeps each
+    field's coefficients between intervals, and skips the transforms when stirred; none of
+    that may change the result beyond single-precision round-off. The run covers secretion
+    and kills, a field changed from outside, and fields decaying to exactly zero.
+    """
+    w, h, interval = 37, 23, 10.0
+    cfg = small_config(tissue={"width": w, "height": h})
+    fields = CytokineFields(_Tissue(w, h, stirred), cfg, interval)
+    ref_solvers = {
+        name: DiffusionDecaySolver(
+            (w, h), cfg.tissue.site_um, p.diffusivity_um2_per_s, p.half_life_min, interval
+        )
+        for name, p in fields.params.items()
+    }
+    ref = {name: np.zeros((w, h)) for name in CYTOKINES}
+    rng = np.random.default_rng(20)
+    for i in range(340):  # IL-6 (half-life 1 h) needs ~45 half-lives to fall below NEGLIGIBLE
+        if i < 40 and i % 8 < 5:  # bursts of secretion and killing, then quiet
+            sites = rng.choice(w * h, size=12, replace=False)
+            fields.secrete(sites // h, sites % h, interval)
+            if i % 3 == 0:
+                kills = rng.choice(w * h, size=4, replace=False)
+                fields.release_on_kill([(int(s // h), int(s % h)) for s in kills])
+        if i == 25:  # somebody edits a field between intervals
+            fields.fields["IFNg"][5, 7] += 500.0
+            ref["IFNg"][5, 7] += 500.0
+        for name, p in fields.params.items():
+            rate = p.secretion_per_activated_cell_per_min
+            source = (fields.pending[name] + rate * fields.cell_minutes) / interval
+            new = ref_solvers[name].step(ref[name], source)
+            if stirred:
+                new[:] = new.mean()
+            new[new < NEGLIGIBLE] = 0.0
+            ref[name] = new
+        fields.advance()
+        for name in CYTOKINES:
+            got = fields.fields[name]
+            assert got.dtype == np.float32 and got.min() >= 0.0
+            scale = max(ref[name].max(), 1e-9)
+            np.testing.assert_allclose(got, ref[name], rtol=0, atol=3e-6 * scale)
+        assert not fields.cell_minutes.any() and not any(a.any() for a in fields.pending.values())
+    # long after the last release every field is exactly zero again, and skipped
+    for name in CYTOKINES:
+        assert not fields.fields[name].any() and not ref[name].any()

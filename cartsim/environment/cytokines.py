@@ -37,6 +37,10 @@ class CytokineFields:
                 dtype=np.float32,
             )
             self.pending[name] = np.zeros(shape)  # molecules released by kills this interval
+        # Each field's DCT coefficients after its last advance, and a copy of the field as then
+        # written, so the next advance can skip the forward transform while the field is unchanged.
+        self._coeffs: dict[str, np.ndarray | None] = dict.fromkeys(CYTOKINES)
+        self._shown: dict[str, np.ndarray | None] = dict.fromkeys(CYTOKINES)
         self.cell_minutes = np.zeros(shape)  # activated-CAR-T minutes per site this interval
         self._has_source = dict.fromkeys(CYTOKINES, False)
         self.released = dict.fromkeys(CYTOKINES, 0.0)  # molecules released so far
@@ -62,26 +66,75 @@ class CytokineFields:
                 self._has_source[name] = True
 
     def advance(self) -> None:
-        """Advance every field by one interval, releasing the accumulated sources evenly over it."""
+        """Advance every field by one interval, releasing the accumulated sources evenly over it.
+
+        Field ``f`` (molecules per site) gets the source ``(pending_f + rate_f · cell_minutes) /
+        interval`` (molecules per site per minute) for the interval. Values below ``NEGLIGIBLE``
+        are set to 0 afterwards. Grid tissue: each field is kept as DCT coefficients between
+        advances (the exact, unclipped solution), so an advance costs one inverse transform per
+        field, one forward transform of ``cell_minutes`` shared by every secreting cytokine
+        (their sources are multiples of it) and one of ``pending`` per cytokine with kills. The
+        coefficients are rebuilt from the field whenever it was changed from outside. Stirred
+        tissue: the uniform field follows the exact well-mixed amount, with no transform.
+        """
+        interval = self.interval
+        cells_hat: np.ndarray | None = None  # DCT of cell_minutes, shared by the cytokines
+        cells_mean: float | None = None  # its mean (stirred tissue)
+        secreted: bool | None = None  # any cell-minutes this interval (looked at once, if needed)
         for name, field in self.fields.items():
-            if not self._has_source[name] and not field.any():
+            has_source = self._has_source[name]
+            if not has_source and not field.any():
+                self._coeffs[name] = None  # an idle field is not advanced: its coefficients are stale
                 continue
-            source = None
-            if self._has_source[name]:
-                rate = self.params[name].secretion_per_activated_cell_per_min
-                source = (self.pending[name] + rate * self.cell_minutes) / self.interval
-            new = self.solvers[name].step(field, source)
+            solver = self.solvers[name]
+            p = self.params[name]
+            rate = p.secretion_per_activated_cell_per_min if has_source else 0.0
+            if rate > 0.0 and secreted is None:
+                secreted = bool(self.cell_minutes.any())
+            secreting = rate > 0.0 and bool(secreted)
+            pending = self.pending[name]
+            # pending only ever holds kill releases, so it is non-zero only for such cytokines
+            killed = has_source and p.release_per_kill > 0.0 and bool(pending.any())
+
             if self.stirred:
-                # instant mixing; the solver conserves mass and decays it exactly, so the mean
-                # is the exact well-mixed amount
-                new[:] = new.mean()
-            # below a billionth of a molecule per site a field is zero; flushing it lets idle
-            # fields be skipped instead of decaying through denormal numbers for ever
-            new[new < NEGLIGIBLE] = 0.0
-            field[:] = new
-            self.pending[name][:] = 0.0
+                # The field is uniform: only the mean matters, and diffusion conserves it.
+                src_mean = 0.0
+                if secreting:
+                    if cells_mean is None:
+                        cells_mean = float(self.cell_minutes.mean())
+                    src_mean += rate * cells_mean
+                if killed:
+                    src_mean += float(pending.mean())
+                value = solver.step_mean(float(field.mean(dtype=np.float64)), src_mean / interval)
+                field[...] = value if value >= NEGLIGIBLE else 0.0
+                self._coeffs[name] = None
+            else:
+                coeffs, shown = self._coeffs[name], self._shown[name]
+                if coeffs is None or shown is None or not np.array_equal(field, shown):
+                    # (a field of zeros needs no transform)
+                    coeffs = solver.transform(field) if field.any() else np.zeros_like(field)
+                if secreting and cells_hat is None:
+                    cells_hat = solver.transform(self.cell_minutes)  # same basis for every solver
+                if killed:
+                    src_hat = solver.transform(pending)  # molecules per site
+                    if secreting:
+                        src_hat += rate * cells_hat
+                    solver.step_spectral(coeffs, src_hat, 1.0 / interval)
+                elif secreting:
+                    solver.step_spectral(coeffs, cells_hat, rate / interval)
+                else:
+                    solver.step_spectral(coeffs)
+                # below a billionth of a molecule per site a field is zero; flushing it lets idle
+                # fields be skipped instead of decaying through denormal numbers for ever
+                solver.synthesize(coeffs, out=field, floor=NEGLIGIBLE)
+                if shown is None:
+                    shown = self._shown[name] = np.empty_like(field)
+                np.copyto(shown, field)
+                self._coeffs[name] = coeffs
+            if killed:
+                pending.fill(0.0)
             self._has_source[name] = False
-        self.cell_minutes[:] = 0.0
+        self.cell_minutes.fill(0.0)
 
     def concentration_pM(self, name: str) -> np.ndarray:
         return self.fields[name] * self.to_pM

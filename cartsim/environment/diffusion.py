@@ -40,14 +40,42 @@ to µm²/min; half-life and time step are in minutes; spacing in µm.
 
 Cost
 ----
-Two real-to-real FFTs per step (a DCT and its inverse; a third for a non-uniform
-source array, none extra for a scalar/uniform source); the multiplier arrays are
-precomputed once in ``__init__`` (~2.5 ms for 300×300).  Measured with ``timeit``
-(numpy 2.5, scipy 1.18, one FFT worker, best of repeats, ``DiffusionDecaySolver.step``):
+A step with an array source is three 2-D real-to-real transforms (the DCT of the field
+and of the source, and the inverse DCT), each run in place in a private copy; without a
+source, or with a scalar one (it only feeds the λ = 0 mode), it is two.  The transforms
+are ~90 % of the time; the multiplies by the precomputed multipliers and the clip are
+single passes over the grid.  A caller that keeps a field as coefficients between steps
+(:meth:`~DiffusionDecaySolver.transform`, :meth:`~DiffusionDecaySolver.step_spectral`,
+:meth:`~DiffusionDecaySolver.synthesize`) saves the forward transform of the field: one
+inverse transform per step, plus one forward transform per source array, which can be
+shared by sources that are multiples of one array.  The multipliers are computed once in
+``__init__`` (~3 ms at 300², ~20–35 ms at 1000², ~100 ms at 2000²).
 
-    grid       no/scalar source   array source
-    100×100    ~0.11 ms           ~0.16 ms
-    300×300    ~0.9 ms            ~1.35 ms
+The time grows as N log N in the number of sites N (~9–14 ns per site per step with a
+source in float32 from 300² to 2000²) when both sides have only small prime factors.
+scipy's DCT-II of length n runs a real FFT of the same length n, with no padding; a side
+with a large prime factor goes through Bluestein's algorithm and is ~5x slower (a
+float32 step with a source: 997² 59 ms against 1000² 11 ms; 1999² 330 ms against 2000²
+56 ms).  Padding to a fast length would move the no-flux walls, so a grid is transformed
+at its own size: prefer sides n with ``scipy.fft.next_fast_len(n, real=True) == n``.
+
+Measured with ``timeit`` (numpy 2.5, scipy 1.18 with its ducc FFT, one FFT worker, CPU
+time, best of 45 interleaved rounds on a shared 2-core AMD EPYC; runs differ by up to
+~20 %), in ms per step of random data; "spectral" is ``step_spectral`` + ``synthesize``
+into the field, with the ``transform`` of the source when there is one:
+
+                     float32                            float64
+    grid         step              spectral          step              spectral
+                 source   none     source   none     source   none     source   none
+    100×100      0.11     0.07     0.08     0.05     0.17     0.11     0.13     0.07
+    300×300      0.84     0.55     0.66     0.33     1.5      0.94     1.25     0.57
+    512×512      2.5      1.7      2.0      0.92     4.5      2.8      3.6      1.7
+    1000×1000    11.3     6.9      8.8      4.4      24       14       19       9.2
+    1024×1024    11.6     6.8      9.2      4.4      25       16       20       11
+    2000×2000    56       37       50       22       102      65       86       47
+
+``workers=2`` helps only when the second core is idle (on a loaded 2-core machine it was
+~20 % slower), hence the default of one worker.
 """
 
 from __future__ import annotations
@@ -122,8 +150,8 @@ class DiffusionDecaySolver:
         Passed to ``scipy.fft`` (number of threads); ``None`` = scipy default (1).
     dtype:
         Floating type of the computation and the result: float64 (default), or float32,
-        which halves memory traffic and runs the transforms ~2.5× faster at ~1e-7 relative
-        precision (ample for cytokine fields).
+        which halves memory and runs a step ~1.5–2x faster (see the module's Cost table)
+        at ~1e-7 relative precision (ample for cytokine fields).
     """
 
     def __init__(
@@ -166,6 +194,9 @@ class DiffusionDecaySolver:
         if self._dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
 
+        self._zero_row = np.zeros(ny, dtype=self._dtype)  # see _floor
+        self._zero_row.flags.writeable = False
+
         # Scalar (uniform, λ = 0) mode: exact pointwise ODE solution.
         self._growth0 = math.exp(-k * dt)
         self._phi0 = dt if k == 0.0 else -math.expm1(-k * dt) / k
@@ -177,9 +208,9 @@ class DiffusionDecaySolver:
             )
             mu = self._d_um2_per_min * lam - k  # [1/min], <= 0
             growth = np.exp(mu * dt)
-            phi = np.full(self._shape, dt, dtype=np.float64)
-            nz = mu != 0.0
-            phi[nz] = np.expm1(mu[nz] * dt) / mu[nz]
+            phi = np.full(self._shape, dt, dtype=np.float64)  # φ(0) = dt
+            # a masked divide: boolean indexing would gather and scatter the whole grid
+            np.divide(np.expm1(mu * dt), mu, out=phi, where=mu != 0.0)
             growth = growth.astype(self._dtype)
             phi = phi.astype(self._dtype)
             growth.flags.writeable = False
@@ -222,11 +253,124 @@ class DiffusionDecaySolver:
         return self._dt_min
 
     # -- stepping ---------------------------------------------------------------
-    def _as_grid(self, name: str, a: ArrayLike) -> FloatArray:
-        arr = np.asarray(a, dtype=self._dtype)
+    def _checked(self, name: str, a: ArrayLike, *, cast: bool = True) -> NDArray[np.floating]:
+        """``a`` as an array of the grid shape; cast to the solver's dtype only if ``cast``."""
+        arr = np.asarray(a, dtype=self._dtype) if cast else np.asarray(a)
         if arr.shape != self._shape:
             raise ValueError(f"{name} has shape {arr.shape}, solver grid is {self._shape}")
         return arr
+
+    def _dct(self, a: FloatArray) -> FloatArray:
+        """Orthonormal 2-D DCT-II of ``a`` (solver dtype, C order), computed in ``a``'s buffer."""
+        # In place: the out-of-place transform costs ~15 % more (an extra pass over memory).
+        return fft.dctn(a, type=2, norm="ortho", overwrite_x=True, workers=self._workers)
+
+    def _idct(self, a: FloatArray) -> FloatArray:
+        """Inverse of :meth:`_dct`, computed in ``a``'s buffer."""
+        return fft.idctn(a, type=2, norm="ortho", overwrite_x=True, workers=self._workers)
+
+    def _floor(self, out: FloatArray, floor: float) -> None:
+        """Set the values of ``out`` below ``floor`` to 0, in place (``floor = 0``: the negatives)."""
+        if floor > 0.0:
+            # one masked write also removes the negatives: no separate clip pass
+            np.copyto(out, 0.0, where=out < floor)
+        else:
+            # against a row of zeros rather than the scalar 0: numpy's vectorised loop for two
+            # arrays runs ~2x faster than its loop for an array and a scalar
+            np.maximum(out, self._zero_row, out=out)
+
+    def transform(self, values: ArrayLike) -> FloatArray:
+        """Coefficients of ``values`` in the basis in which the propagator is diagonal.
+
+        The orthonormal 2-D DCT-II of a grid array, in the same unit as ``values`` (e.g.
+        molecules per site, or molecules per site per minute for a source).  Returns a new
+        array of the solver's dtype; ``values`` is not modified.  Together with
+        :meth:`step_spectral` and :meth:`synthesize` this lets a caller keep a field in
+        this representation between steps: one inverse transform per step instead of a
+        forward and an inverse, and one forward transform for several sources that are
+        multiples of the same array.
+        """
+        arr = self._checked("values", values, cast=False)
+        # a private C-ordered copy of the solver's dtype, so the transform can run in place
+        return self._dct(np.array(arr, dtype=self._dtype, order="C", copy=True))
+
+    def step_spectral(
+        self,
+        coeffs: FloatArray,
+        source_coeffs: FloatArray | None = None,
+        source_scale: float = 1.0,
+    ) -> FloatArray:
+        """Advance the coefficients ``coeffs`` (from :meth:`transform`) by ``dt_min``, in place.
+
+        ``û ← e^{μ dt} û + φ(μ) · c · ŝ`` with ``ŝ = source_coeffs`` (the :meth:`transform`
+        of a source array) and ``c = source_scale``: ``c · ŝ`` must be in amount per site per
+        minute, so ``c`` converts the unit of the transformed array (e.g. a secretion rate
+        in molecules per cell-minute, divided by the interval, for an array of cell-minutes).
+        Exactly the mode-by-mode update of :meth:`step`.  ``coeffs`` must be a writeable
+        array of the grid shape and the solver's dtype; ``source_coeffs`` is not modified.
+        Returns ``coeffs``.
+        """
+        if coeffs.shape != self._shape or coeffs.dtype != self._dtype:
+            raise ValueError(
+                f"coeffs must have shape {self._shape} and dtype {self._dtype}, "
+                f"got {coeffs.shape} {coeffs.dtype}"
+            )
+        coeffs *= self._growth0 if self._growth is None else self._growth
+        if source_coeffs is not None:
+            s_hat = self._checked("source_coeffs", source_coeffs, cast=False)
+            scale = _finite_float("source_scale", source_scale)
+            phi = self._phi0 if self._phi is None else self._phi
+            term = np.multiply(s_hat, phi, dtype=self._dtype)
+            if scale != 1.0:
+                term *= scale
+            coeffs += term
+        return coeffs
+
+    def synthesize(
+        self, coeffs: ArrayLike, out: FloatArray | None = None, *, floor: float = 0.0
+    ) -> FloatArray:
+        """Grid values from coefficients (the inverse of :meth:`transform`).
+
+        Values below ``floor`` (amount per site, >= 0) are set to 0: the default 0 removes
+        only the round-off negatives (see :meth:`step`); a small positive floor also flushes
+        negligible amounts.  ``coeffs`` is not modified.  Writes into ``out`` (an array of
+        the grid shape) when given and returns it, else returns a new array of the
+        solver's dtype.
+        """
+        c = self._checked("coeffs", coeffs, cast=False)
+        level = _finite_float("floor", floor)
+        if level < 0.0:
+            raise ValueError(f"floor must be >= 0, got {floor!r}")
+        if out is not None and out.shape != self._shape:
+            raise ValueError(f"out has shape {out.shape}, solver grid is {self._shape}")
+        if (
+            out is not None
+            and out.dtype == self._dtype
+            and out.flags.c_contiguous
+            and out.flags.writeable
+        ):
+            np.copyto(out, c)  # transform in the caller's array: no temporary
+            buf = out
+        else:
+            buf = np.array(c, dtype=self._dtype, order="C", copy=True)
+        res = self._idct(buf)
+        self._floor(res, level)
+        if out is None:
+            return res
+        if res is not out:
+            np.copyto(out, res)
+        return out
+
+    def step_mean(self, mean_amount: float, mean_source_per_min: float = 0.0) -> float:
+        """Exact step of a uniform field: ``e^{−k dt} u + φ(−k) s`` [amount per site].
+
+        A uniform field is the λ = 0 mode, on which diffusion does nothing.  Because
+        diffusion conserves the total, the same formula applied to the *means* of any field
+        and source gives the exact mean after :meth:`step` (the well-mixed amount), with
+        no transform at all.  ``mean_amount`` in amount per site, ``mean_source_per_min``
+        in amount per site per minute.
+        """
+        return self._growth0 * float(mean_amount) + self._phi0 * float(mean_source_per_min)
 
     def step(self, field: ArrayLike, source_per_min: ArrayLike | None = None) -> FloatArray:
         """Advance ``field`` by ``dt_min`` and return the new field (a new array of the solver's dtype).
@@ -238,28 +382,34 @@ class DiffusionDecaySolver:
         The input is not modified.  For non-negative ``field`` and ``source_per_min``
         the result is non-negative.
         """
-        u = self._as_grid("field", field)
+        growth, phi = self._growth, self._phi
+        coupled = growth is not None and phi is not None
+        # With D > 0 the inputs are cast while they are copied for the in-place transforms.
+        u = self._checked("field", field, cast=not coupled)
         scalar_src: float | None = None
-        src: FloatArray | None = None
+        src: NDArray[np.floating] | None = None
         if source_per_min is not None:
             if np.ndim(source_per_min) == 0:
                 scalar_src = float(source_per_min)  # type: ignore[arg-type]
             else:
-                src = self._as_grid("source_per_min", source_per_min)
+                src = self._checked("source_per_min", source_per_min, cast=not coupled)
 
-        if self._growth is None or self._phi is None:
+        if growth is None or phi is None:
             # D = 0: sites are uncoupled, exact pointwise ODE solution.
             out = u * self._growth0
             if src is not None:
                 out += self._phi0 * src
         else:
-            u_hat = fft.dctn(u, type=2, norm="ortho", workers=self._workers)
-            u_hat *= self._growth
+            # step_spectral(transform(u), transform(src)) inlined, with the transforms in place
+            # in the private copies made here (u_hat becomes the result): at small grids the
+            # checks and temporaries of the public methods would cost ~10 % of the step.
+            u_hat = self._dct(np.array(u, dtype=self._dtype, order="C", copy=True))
+            u_hat *= growth
             if src is not None:
-                s_hat = fft.dctn(src, type=2, norm="ortho", workers=self._workers)
-                s_hat *= self._phi
+                s_hat = self._dct(np.array(src, dtype=self._dtype, order="C", copy=True))
+                s_hat *= phi
                 u_hat += s_hat
-            out = fft.idctn(u_hat, type=2, norm="ortho", overwrite_x=True, workers=self._workers)
+            out = self._idct(u_hat)
         if scalar_src is not None:
             # A uniform source is the λ = 0 eigenvector (Neumann): it only adds φ(−k)·s.
             out += self._phi0 * scalar_src
@@ -269,7 +419,7 @@ class DiffusionDecaySolver:
         # non-negative: for u, s >= 0 the exact result is >= 0.  Any negative value here
         # is DCT round-off of size ~eps·max|u|, so clipping only removes round-off
         # (and changes the total by at most that much).
-        np.maximum(out, 0.0, out=out)
+        self._floor(out, 0.0)
         return out
 
     def __repr__(self) -> str:
