@@ -14,6 +14,8 @@ import pandas as pd
 import yaml
 
 import cartsim
+from cartsim.experiments import sweep_storage as store
+from cartsim.experiments import worker
 from cartsim.experiments.executors import ProcessExecutor
 from cartsim.experiments.results import load_results
 from cartsim.experiments.sweep import Sweep
@@ -166,6 +168,50 @@ def test_a_worker_process_that_dies_is_recorded_and_the_rest_finish():
     assert sorted(out) == list(range(8))
     assert out[3][0] is None and "worker process died" in out[3][1]
     assert all(out[t] == (2 * t, None) for t in range(8) if t != 3)
+
+
+# ------------------------------------------------------------------------------ persistent workers
+def _loaded_kernels() -> tuple[int, int]:
+    """Compiled kernels of cartsim in this process: how many there are, and how many compiled
+    versions of them are loaded (numba loads or compiles one on a kernel's first call)."""
+    from numba.core.registry import CPUDispatcher
+
+    kernels = [v for name, m in list(sys.modules.items()) if name.startswith("cartsim.")
+               for v in vars(m).values() if isinstance(v, CPUDispatcher)]
+    return len(kernels), sum(len(k.signatures) for k in kernels)
+
+
+def _probe(task: worker.RunTask) -> tuple[int, int, int, int, bool]:
+    """A worker function: the worker's pid, and its loaded kernels before and after the run."""
+    kernels, before = _loaded_kernels()
+    outcome = worker.execute_run(task)
+    return os.getpid(), kernels, before, _loaded_kernels()[1], outcome.ok
+
+
+def test_workers_live_for_the_whole_sweep_and_start_with_the_kernels_loaded(tmp_path):
+    six_runs = {"replicates": 2, "parameters": [{"path": "dosing.0.cells", "name": "dose", "values": [5, 20, 40]}]}
+    sweep = Sweep.from_dict(tiny(sweep=six_runs, time={"duration_days": 1, "record_every_h": 6}))
+    results = sweep.run(tmp_path / "s", executor="processes", workers=2, progress=False)
+    assert results.report.ok == 6
+    # every run records the process that ran it: two workers ran all six, none was re-spawned
+    names = {store.read_run_metadata(store.run_file(tmp_path / "s", run))["worker"] for run in range(6)}
+    pids = {int(name.rpartition(":")[2]) for name in names}
+    assert len(pids) <= 2 and os.getpid() not in pids, names
+
+    with ProcessExecutor(workers=2) as ex:
+        probes = [value for _task, value, _error in ex.map_unordered(_probe, sweep.tasks())]
+    assert len({pid for pid, *_ in probes}) <= 2
+    for _pid, kernels, before, after, ok in probes:
+        assert ok
+        # even a worker's first run loads or compiles nothing: the kernels came with the worker
+        assert after == before and (before > 0 or kernels == 0)
+
+
+def test_warm_up_never_raises(monkeypatch):
+    monkeypatch.setattr(worker, "_warmed", False)
+    monkeypatch.setattr(worker, "WARM_UP_EXPERIMENT", {"tissue": {"width": -1}})
+    worker.warm_up()  # an invalid warm-up model is only logged: the real runs report failures
+    assert worker._warmed
 
 
 def test_bad_command_line_values_exit_2(tmp_path):

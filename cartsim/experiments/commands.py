@@ -41,6 +41,11 @@ def _format_params(params: dict) -> str:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    if args.executor == "processes" and not args.dry_run:
+        from cartsim.experiments.executors import start_forkserver
+
+        # the workers' server imports the model on another core while this process does the same
+        start_forkserver()
     from cartsim.experiments.sweep import Sweep
 
     sweep = Sweep.from_yaml(args.config, _parse_sets(args.set))

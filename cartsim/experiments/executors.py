@@ -86,7 +86,7 @@ def _one_thread_per_worker() -> Iterator[None]:
 
 
 def _watch_coordinator(pid: int, interval_s: float = 1.0) -> None:
-    """Worker initializer: end this worker once the coordinating process is gone.
+    """End this worker once the coordinating process ``pid`` is gone (checked every ``interval_s`` s).
 
     A pool's workers otherwise wait forever for work when the coordinator is killed outright
     (SIGKILL, out of memory), and keep the forkserver alive with them.
@@ -105,25 +105,59 @@ def _watch_coordinator(pid: int, interval_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="cartsim-coordinator-watch", daemon=True).start()
 
 
+def _start_method() -> str:
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def start_forkserver() -> None:
+    """Start the server the process executor forks its workers from, unless it already runs.
+
+    The server imports the model and loads its compiled kernels once
+    (:mod:`cartsim.experiments.preload`, ~2.5 s on the reference machine), in its own process:
+    started early (``cartsim sweep`` starts it before reading the experiment), that work runs on
+    another core while this process is still starting up. It then serves every sweep of this
+    process. Workers inherit the server's environment, so the thread-count variables are set
+    while it starts. Does nothing where there is no forkserver (with spawn, each worker imports
+    and warms up in its initializer).
+    """
+    if _start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["cartsim.experiments.preload"])
+    with _one_thread_per_worker():
+        forkserver.ensure_running()
+
+
+def _start_worker(coordinator_pid: int) -> None:
+    """Initializer of each worker process: watch the coordinator, and have the model's compiled
+    kernels loaded before the first run (a no-op for workers forked from the warmed-up
+    forkserver; the whole warm-up under ``spawn``)."""
+    from cartsim.experiments.worker import warm_up
+
+    _watch_coordinator(coordinator_pid)
+    warm_up()
+
+
 class ProcessExecutor:
     """Local worker processes (``concurrent.futures``), started with forkserver (or spawn).
 
     Fresh interpreters instead of ``fork`` so that workers never inherit locks or threads of
-    the coordinator. When a worker dies (killed, out of memory, a crash in native code) the pool
-    breaks and every run in flight with it fails; those runs are then retried one at a time in a
-    new pool, so the run that kills its worker is found and recorded as failed, and the others
-    finish normally.
+    the coordinator. The forkserver imports the model and loads its compiled kernels once
+    (:mod:`cartsim.experiments.preload`), and every worker is forked from it ready to run. The
+    workers live as long as the executor (one pool for the whole sweep) and each runs many
+    tasks, so start-up is paid once per sweep, not once per run.
+
+    When a worker dies (killed, out of memory, a crash in native code) the pool breaks and every
+    run in flight with it fails; those runs are then retried one at a time in a new pool, so the
+    run that kills its worker is found and recorded as failed, and the others finish normally.
     """
 
     def __init__(self, workers: int | None = None, max_in_flight: int | None = None):
         self.workers = workers or default_workers()
         self.max_in_flight = max_in_flight or 2 * self.workers
         self.description = f"{self.workers} local processes"
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        self._context = multiprocessing.get_context(method)
-        if method == "forkserver":
-            # workers fork from a server that has imported the model once
-            self._context.set_forkserver_preload(["cartsim.experiments.worker", "cartsim.experiments.run"])
+        self._context = multiprocessing.get_context(_start_method())
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> ProcessExecutor:
@@ -134,8 +168,9 @@ class ProcessExecutor:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         self._shutdown()
+        # no max_tasks_per_child: a worker keeps its imports and loaded kernels for every run
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context,
-                                         initializer=_watch_coordinator, initargs=(os.getpid(),))
+                                         initializer=_start_worker, initargs=(os.getpid(),))
         return self._pool
 
     def _shutdown(self) -> None:
@@ -146,10 +181,7 @@ class ProcessExecutor:
     def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed]:
         # workers start (forkserver: the server they fork from) while the variables are set
         with _one_thread_per_worker():
-            if self._context.get_start_method() == "forkserver":
-                from multiprocessing import forkserver
-
-                forkserver.ensure_running()
+            start_forkserver()
             yield from self._map(fn, tasks)
 
     def _map(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed]:
