@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from cartsim import __version__
+from cartsim._version import __version__
 from cartsim.config import ConfigError, load_config
 from cartsim.config.loading import parse_set_options
 
@@ -42,7 +42,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed {args.seed}: seeds are whole numbers >= 0")
     out = Path(args.out) if args.out else Path("results") / Path(args.config).stem
     result = run(config, seed=args.seed, progress=not args.quiet)
-    result.write(out, plots=not args.no_plots)
+    result.write(out)
+    if not args.no_plots:
+        from cartsim.viz.figures import save_run_figures
+
+        save_run_figures(out, result.timeseries, result.summary, result.snapshots)
     s = result.summary
     if not args.quiet:
         print(f"{config.name}: {len(result.timeseries)} records over {config.time.duration_days:g} days "

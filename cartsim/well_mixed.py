@@ -49,29 +49,11 @@ from mesa import DataCollector
 
 from cartsim import rates
 from cartsim.config import ExperimentConfig
-from cartsim.odes.models import CARTMATH
+# The published rates live with the ODE they come from; re-exported here, where a well-mixed
+# experiment's reader looks for them.
+from cartsim.odes.cartmath import CARTMATH_SETS, cartmath_parameters
 
-#: Published CARTmath fits (Barros et al. 2021, Cancers 13:2941), per day and per cell; the
-#: values live with the ODE itself in :mod:`cartsim.odes.models`.
-CARTMATH_SETS: dict[str, dict[str, float]] = {
-    "cartmath_raji": CARTMATH.params("raji"),
-    "cartmath_hdlm2": CARTMATH.params("hdlm2"),
-}
-
-_FIELDS = {"r": "r_per_day", "b": "b_per_cell", "gamma": "gamma_per_cell_day", "phi": "phi_per_day",
-           "rho": "rho_per_day", "alpha": "alpha_per_cell_day", "epsilon": "epsilon_per_day",
-           "mu": "mu_per_day", "theta": "theta_per_cell_day"}
-
-
-def cartmath_parameters(config: ExperimentConfig) -> dict[str, float]:
-    """The published set named by ``well_mixed.parameter_set``, with any rates the config overrides."""
-    wm = config.well_mixed
-    params = dict(CARTMATH_SETS[wm.parameter_set])
-    for key, field in _FIELDS.items():
-        value = getattr(wm, field)
-        if value is not None:
-            params[key] = value
-    return params
+__all__ = ["CARTMATH_SETS", "WellMixedModel", "cartmath_parameters"]
 
 
 class WellMixedModel(mesa.Model):

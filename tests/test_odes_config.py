@@ -14,7 +14,7 @@ import yaml
 
 from cartsim.cli import main
 from cartsim.config import ConfigError
-from cartsim.experiments.summary import summarize
+from cartsim.summary import summarize
 from cartsim.odes import load_ode_config, parse_ode_config, run_ode, simulate
 from cartsim.odes.models import parameters_markdown
 

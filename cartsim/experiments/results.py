@@ -8,19 +8,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cartsim.experiments import sweep_storage as store
 
-if TYPE_CHECKING:
-    from cartsim.experiments.sweep import SweepReport
-
 _ID_COLUMNS = ["run", "point", "replicate", "seed"]
+
+
+@dataclass
+class SweepReport:
+    """What one call of :meth:`cartsim.Sweep.run` did (:attr:`SweepResults.report`).
+
+    Attributes:
+        total: runs in the design.
+        skipped: runs already finished in the folder (resumed), not run again.
+        ok: runs finished now.
+        failed: runs that failed now, as ``(run, params, error)``.
+        wall_seconds: time the call took.
+        executor: which executor ran them.
+    """
+
+    total: int
+    skipped: int = 0
+    ok: int = 0
+    failed: list[tuple[int, dict[str, Any], str]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    executor: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and self.skipped + self.ok == self.total
 
 
 class SweepResults:
@@ -92,7 +115,7 @@ class SweepResults:
 
         Columns: ``run``, ``point``, ``replicate``, ``seed``, the parameters, ``status`` (``ok`` or
         ``failed``), ``error`` (failed runs), ``wall_seconds`` and every summary metric
-        (:mod:`cartsim.experiments.summary`; undefined values are NaN; yes/no metrics such as
+        (:mod:`cartsim.summary`; undefined values are NaN; yes/no metrics such as
         ``eradicated`` have pandas' nullable ``boolean`` type, NA for failed runs).
         """
         done, failed = self._scan

@@ -17,13 +17,12 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from cartsim import __version__
+from cartsim._version import __version__
 from cartsim.config import ConfigError, ExperimentConfig, apply_overrides, parse_config
 from cartsim.config.loading import read_yaml
 from cartsim.experiments import sweep_storage as store
@@ -38,32 +37,8 @@ from cartsim.experiments.design import (
     run_seed,
 )
 from cartsim.experiments.executors import make_executor
+from cartsim.experiments.results import SweepReport, SweepResults, load_results
 from cartsim.experiments.worker import RunOutcome, RunTask, execute_run
-
-
-@dataclass
-class SweepReport:
-    """What one call of :meth:`Sweep.run` did.
-
-    Attributes:
-        total: runs in the design.
-        skipped: runs already finished in the folder (resumed), not run again.
-        ok: runs finished now.
-        failed: runs that failed now, as ``(run, params, error)``.
-        wall_seconds: time the call took.
-        executor: which executor ran them.
-    """
-
-    total: int
-    skipped: int = 0
-    ok: int = 0
-    failed: list[tuple[int, dict[str, Any], str]] = field(default_factory=list)
-    wall_seconds: float = 0.0
-    executor: str = ""
-
-    @property
-    def complete(self) -> bool:
-        return not self.failed and self.skipped + self.ok == self.total
 
 
 class Sweep:
@@ -225,8 +200,6 @@ class Sweep:
         Returns:
             the results (:func:`cartsim.load_results`), with ``.report`` telling what this call did.
         """
-        from cartsim.experiments.results import load_results
-
         start = time.perf_counter()
         root = Path(out)
         todo = self.prepare(root, force=force)
@@ -269,7 +242,3 @@ def _param_types(design: pd.DataFrame) -> dict:
 
     schema = pa.Schema.from_pandas(design, preserve_index=False)
     return {name: schema.field(name).type for name in design.columns}
-
-
-# imported late: results.py imports this module's names for type hints only
-from cartsim.experiments.results import SweepResults  # noqa: E402

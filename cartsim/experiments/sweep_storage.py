@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cartsim.experiments import storage
+from cartsim import io
 from cartsim.experiments.worker import RunOutcome, RunTask
 
 MANIFEST = "manifest.json"
@@ -82,7 +82,7 @@ def write_run(root: Path, task: RunTask, outcome: RunOutcome, param_types: dict[
     meta = {**ids, "params": task.params, "summary": outcome.summary,
             "wall_seconds": outcome.wall_seconds, "worker": outcome.worker}
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(_json_ready(meta)).encode()})
-    path = storage.write_atomic(run_file(root, task.run), lambda p: pq.write_table(table, p))
+    path = io.write_atomic(run_file(root, task.run), lambda p: pq.write_table(table, p))
     failure_file(root, task.run).unlink(missing_ok=True)
     return path
 
@@ -91,7 +91,7 @@ def write_failure(root: Path, task: RunTask, outcome: RunOutcome) -> Path:
     record = {"run": task.run, "point": task.point, "replicate": task.replicate, "seed": task.seed,
               "params": task.params, "error": outcome.error, "traceback": outcome.traceback,
               "wall_seconds": outcome.wall_seconds, "worker": outcome.worker}
-    return storage.write_json(failure_file(root, task.run), _json_ready(record))
+    return io.write_json(failure_file(root, task.run), _json_ready(record))
 
 
 def read_run_metadata(path: Path) -> dict[str, Any]:
@@ -163,7 +163,7 @@ def config_hash(experiment: dict[str, Any], sweep: dict[str, Any]) -> str:
 
 
 def write_manifest(root: Path, manifest: dict[str, Any]) -> Path:
-    return storage.write_json(Path(root) / MANIFEST, _json_ready(manifest))
+    return io.write_json(Path(root) / MANIFEST, _json_ready(manifest))
 
 
 def read_manifest(root: Path) -> dict[str, Any]:

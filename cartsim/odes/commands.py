@@ -123,7 +123,12 @@ def _cmd_ode(args: argparse.Namespace) -> int:
     except OdeSolverError as exc:
         raise ConfigError(_solver_failure(exc, config), args.config) from None
     out = Path(args.out) if args.out else _default_out(args.config, config.model)
-    result.write(out, plots=not args.no_plots)
+    result.write(out)
+    if not args.no_plots:
+        from cartsim.odes.figures import ode_timeseries_figure
+        from cartsim.viz.figures import save_figure
+
+        save_figure(ode_timeseries_figure(result.timeseries, result.summary), out / "timeseries.png")
     if not args.quiet:
         print("\n".join(_report(config, result, out)))
     return 0

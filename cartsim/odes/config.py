@@ -39,6 +39,7 @@ from cartsim.config import ConfigError, ExperimentConfig, parse_config
 from cartsim.config.errors import format_validation_error
 from cartsim.config.loading import read_yaml
 from cartsim.config.schema import P, Section
+from cartsim.odes.cartmath import CARTMATH_SETS, cartmath_parameters
 from cartsim.odes.models import MODELS, OdeModel, get_model
 from cartsim.odes.solve import DEFAULT_ATOL, DEFAULT_RTOL, MAX_EVALUATIONS
 
@@ -266,16 +267,13 @@ def well_mixed_parameters(config: ExperimentConfig,
     """The CARTmath set name and rates (model units) of an agent experiment with ``space: well_mixed``,
     or ``None`` for any other space.
 
-    The rates are those the well-mixed agent model uses (:func:`cartsim.well_mixed.cartmath_parameters`):
+    The rates are those the well-mixed agent model uses (:func:`cartsim.odes.cartmath.cartmath_parameters`):
     the set named by ``well_mixed.parameter_set`` (``cartmath_hdlm2`` is the ODE set ``hdlm2``) with the
     rates the section overrides. ``parameter_set`` (an ODE set name, ``--parameter-set``) replaces the
     file's set; the section's overrides still apply to it, as ``parameters`` do in an ODE experiment.
     """
     if config.space != "well_mixed":
         return None
-    # imported here: cartsim.well_mixed imports this package (and Mesa)
-    from cartsim.well_mixed import CARTMATH_SETS, cartmath_parameters
-
     wm = config.well_mixed
     if parameter_set is not None and f"cartmath_{parameter_set}" in CARTMATH_SETS:
         wm = wm.model_copy(update={"parameter_set": f"cartmath_{parameter_set}"})

@@ -1,12 +1,13 @@
-"""Run an ODE experiment: config in, tables, summary and plots out (the files of an agent run).
+"""Run an ODE experiment: config in, tables and summary out (the files of an agent run).
 
 ``run_ode(config)`` solves the configured model (:func:`cartsim.odes.solve.simulate`) and
 returns an :class:`OdeRunResult`; ``result.write(out)`` writes, each file atomically,
-``config.yaml`` (resolved, with every parameter value), ``timeseries.parquet``, ``summary.json``
-and ``timeseries.png``.
+``config.yaml`` (resolved, with every parameter value), ``timeseries.parquet`` and
+``summary.json``. The picture of the run (``timeseries.png``) is drawn by the caller
+(``cartsim ode``, with :func:`cartsim.odes.figures.ode_timeseries_figure`).
 
 The summary uses the key names and definitions of an agent run's
-(:mod:`cartsim.experiments.summary`: baseline = tumor at the first dose, response = nadir at most
+(:mod:`cartsim.summary`: baseline = tumor at the first dose, response = nadir at most
 ``RESPONSE_FRACTION`` of it, relapse = back to ``RELAPSE_FRACTION`` of it after a response),
 computed on the same records. Counts are real numbers here, and "eradicated" means the tumor
 fell below ``ERADICATION_CELLS`` (one cell), since a continuous model only approaches zero.
@@ -22,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cartsim import __version__
-from cartsim.experiments import storage
-from cartsim.experiments.summary import burden_course, cart_course
+from cartsim import io
+from cartsim._version import __version__
 from cartsim.odes.config import OdeConfig
 from cartsim.odes.solve import Impulse, OdeSolution, simulate
+from cartsim.summary import burden_course, cart_course
 
 __all__ = ["ERADICATION_CELLS", "OdeRunResult", "run_ode", "summarize_ode"]
 
@@ -47,16 +48,11 @@ class OdeRunResult:
     def resolved_config(self) -> dict:
         return {**self.config.model_dump(mode="json"), "cartsim_version": __version__}
 
-    def write(self, out_dir: str | Path, plots: bool = True) -> Path:
-        """Write config.yaml, timeseries.parquet, summary.json and (``plots``) timeseries.png."""
-        out = storage.write_run_tables(Path(out_dir), self.config.model_dump(mode="json"),
-                                       self.timeseries, self.summary)
-        if plots:
-            from cartsim.odes.figures import ode_timeseries_figure
-            from cartsim.viz.figures import save_figure
-
-            save_figure(ode_timeseries_figure(self.timeseries, self.summary), out / "timeseries.png")
-        return out
+    def write(self, out_dir: str | Path) -> Path:
+        """Write config.yaml, timeseries.parquet and summary.json into ``out_dir`` (created if
+        needed) and return its path."""
+        return io.write_run_tables(Path(out_dir), self.config.model_dump(mode="json"),
+                                   self.timeseries, self.summary)
 
 
 def run_ode(config: OdeConfig) -> OdeRunResult:

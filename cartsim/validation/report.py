@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from cartsim import __version__
-from cartsim.experiments import storage
+from cartsim import io
+from cartsim._version import __version__
 from cartsim.validation.scenarios import SCENARIOS, Outcome
 from cartsim.viz.figures import save_figure
 
@@ -69,5 +69,5 @@ def write_report(out: str | Path, replicates: int = 8, first_seed: int = 0, prog
                   markdown_table(o.table), ""]
         if o.figure is not None:
             lines.append(f"![{o.title}](validation/pattern{o.label}.png)")
-    storage.write_text(out / "validation.md", "\n".join(lines) + "\n")
+    io.write_text(out / "validation.md", "\n".join(lines) + "\n")
     return outcomes

@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from cartsim.config import ConfigError, ExperimentConfig
+from cartsim.io import write_atomic
 from cartsim.model import CarTModel
 from cartsim.snapshot import Snapshot, phenotype_names
 from cartsim.viz.live_plots import LOG_TICKS, count_label, line_colour
@@ -34,15 +34,6 @@ DEFAULT_EVERY_H = 6.0
 DEFAULT_FPS = 8
 FIGSIZE = (9.0, 4.2)  # inches: tissue and legend on the left, burden plot on the right
 DPI = 100
-
-
-def _read_umask() -> int:
-    mask = os.umask(0o022)  # the umask can only be read by setting it
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
 
 
 @dataclass(frozen=True)
@@ -192,17 +183,12 @@ def animate(config: ExperimentConfig, out: str | os.PathLike, *, every_h: float 
             model.step()
             snap = model.snapshot()
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=suffix)
-    os.close(fd)
-    try:
+    def encode(tmp: Path) -> None:
         if suffix == ".gif":
-            _write_gif(frames, Path(tmp), fps)
+            _write_gif(frames, tmp, fps)
         else:
-            _write_mp4(frames, Path(tmp), fps, ffmpeg)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private; give it the usual mode
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            _write_mp4(frames, tmp, fps, ffmpeg)
+
+    # the temporary file keeps the target's suffix: the encoders pick the format from it
+    write_atomic(out, encode, suffix=suffix)
     return AnimationResult(out, len(frames), tuple(days))

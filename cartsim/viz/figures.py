@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from cartsim.io import write_atomic
 from cartsim.snapshot import CAR_T_STATES, Snapshot
 from cartsim.viz.tissue_image import (
     CAR_T_COLOURS,
@@ -29,7 +30,7 @@ from cartsim.viz.tissue_image import (
     tissue_rgba,
 )
 
-__all__ = ["save_figure", "snapshots_figure", "timeseries_figure"]
+__all__ = ["save_figure", "save_run_figures", "snapshots_figure", "timeseries_figure"]
 
 DEFAULT_DPI = 120
 MAX_COLUMNS = 6
@@ -37,16 +38,6 @@ _PHENOTYPE_RE = re.compile(r"([^+-]+)([+-])")
 _CYTOKINE_LABELS = {"IL2": "IL-2", "IL6": "IL-6", "IFNG": "IFN-γ", "TNF": "TNF-α", "IL10": "IL-10"}
 _CYTOKINE_COLOURS = ["#0072B2", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#999933"]
 _IL6_COLOUR = "#D55E00"
-
-
-def _read_umask() -> int:
-    # Read once at import: os.umask() can only be read by setting it, which races with threads.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
 
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:
@@ -314,25 +305,25 @@ def snapshots_figure(snapshots: list[Snapshot], overlay: str | None = None) -> F
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = DEFAULT_DPI) -> Path:
-    """Write ``fig`` to ``path`` atomically; the format comes from the suffix (default png).
-
-    The figure is rendered into a temporary file in the same directory, which then replaces
-    ``path`` in one step, so readers never see a half-written file and a failure leaves no
-    temporary file behind. Missing parent directories are created. Returns the path.
-    """
+    """Write ``fig`` to ``path`` atomically (:func:`cartsim.io.write_atomic`); the format comes
+    from the suffix (default png). Missing parent directories are created. Returns the path."""
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+
+    def render(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
             fig.savefig(fh, format=fmt, dpi=dpi)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+
+    return write_atomic(path, render)
+
+
+def save_run_figures(out: str | os.PathLike, timeseries: pd.DataFrame, summary: dict | None = None,
+                     snapshots: Sequence[Snapshot] = ()) -> list[Path]:
+    """The pictures of one run, as ``cartsim run`` writes them into its run folder ``out``:
+    timeseries.png (:func:`timeseries_figure`) and, with snapshots, tissue.png
+    (:func:`snapshots_figure`). Returns the paths written."""
+    out = Path(out)
+    written = [save_figure(timeseries_figure(timeseries, summary), out / "timeseries.png")]
+    if snapshots:
+        written.append(save_figure(snapshots_figure(list(snapshots)), out / "tissue.png"))
+    return written

@@ -35,7 +35,7 @@ from cartsim.analysis import (
     response_curve,
     sobol_indices,
 )
-from cartsim.experiments import storage
+from cartsim import io
 from cartsim.viz.figures import save_figure
 
 __all__ = [
@@ -448,7 +448,7 @@ def make_plan(results, x=None, by=None, metrics=None, fit=None, day=None) -> Plo
 
 
 def _write_table(path: Path, table: pd.DataFrame) -> Path:
-    return storage.write_text(path, table.to_csv(index=False))
+    return io.write_text(path, table.to_csv(index=False))
 
 
 def _write(fig: Figure, out: Path, stem: str, table: pd.DataFrame | None, written: list[Path]) -> None:
