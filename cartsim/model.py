@@ -32,7 +32,7 @@ from cartsim.config import ConfigError, ExperimentConfig, apply_overrides, parse
 from cartsim.config.loading import read_yaml
 from cartsim.environment.cytokines import CYTOKINES, CytokineFields
 from cartsim.environment.tissue import Tissue
-from cartsim.snapshot import CAR_T_STATES, Snapshot, phenotype_names
+from cartsim.snapshot import Snapshot
 
 
 def resolve_config(config: ExperimentConfig | dict | str | Path | None, params: dict[str, Any]) -> ExperimentConfig:
@@ -84,7 +84,7 @@ class CarTModel(mesa.Model):
 
         self.tissue = Tissue(
             self, c.tissue.width, c.tissue.height, c.tissue.site_um,
-            c.tissue.tcells_squeeze_past_tumor, c.tissue.vessels, stirred=c.space == "stirred",
+            c.tissue.tcells_squeeze_past_tumor, c.tissue.vessels, space=c.space,
         )
         antigens = c.antigen_names
         self.designs = [CarDesign.from_config(p, antigens, c.tissue.site_um) for p in c.products]
@@ -92,6 +92,9 @@ class CarTModel(mesa.Model):
         bind = lambda p: rates.encounter_probability_per_step(p, hop_rate, self.dt)  # noqa: E731
         self.tumor = TumorPopulation(self, self.tissue, c, self.designs, self.dt, bind)
         self.cart = CarTPopulation(self, self.tissue, c, self.designs, self.tumor, self.dt)
+        #: the registry of cell populations: each owns its layer, census columns and snapshot layers
+        self.populations = [self.tumor, self.cart]
+        self.tissue.populations = self.populations
         self.cytokines = CytokineFields(self.tissue, c, self.n_field * self.dt)
         self._il2_pM = self.cytokines.concentration_pM("IL2")
         self._chemo_pM = self.cytokines.concentration_pM(c.car_t.chemotaxis.cytokine)
@@ -102,7 +105,7 @@ class CarTModel(mesa.Model):
         self.cells_infused = 0
 
         self.tumor.seed(c.tumor.initial, now=0.0)
-        self.phenotypes = phenotype_names(antigens)
+        self.phenotypes = self.tumor.phenotypes
         self.datacollector = DataCollector(model_reporters=self._reporters())
         self._census: dict[str, float] = self.census()
         self.datacollector.collect(self)
@@ -182,18 +185,8 @@ class CarTModel(mesa.Model):
     def census(self) -> dict[str, float]:
         """The numbers recorded in the time series (see ``docs`` for units)."""
         out: dict[str, float] = {"day": self.day}
-        by_pheno = self.tumor.census()
-        out["tumor_total"] = int(by_pheno.sum())
-        for name, n in zip(self.phenotypes, by_pheno.tolist(), strict=True):
-            out[f"tumor_{name}"] = n
-        by_state = self.cart.census()
-        out["cart_total"] = int(by_state.sum())
-        for name, n in zip(CAR_T_STATES, by_state.tolist(), strict=True):
-            out[f"cart_{name}"] = n
-        for design, n in zip(self.designs, self.cart.census_by_product().tolist(), strict=True):
-            out[f"cart_product_{design.name}"] = n
-        out["kills_total"] = self.cart.kills_total
-        out["divisions_tumor_total"] = self.tumor.divisions
+        for pop in self.populations:
+            out.update(pop.census())
         out["cells_infused"] = self.cells_infused
         for name in CYTOKINES:
             field = self.cytokines.fields[name]
@@ -202,32 +195,45 @@ class CarTModel(mesa.Model):
         return out
 
     def _reporters(self) -> dict[str, Any]:
-        keys = ["day", "tumor_total", *(f"tumor_{p}" for p in self.phenotypes), "cart_total",
-                *(f"cart_{s}" for s in CAR_T_STATES), *(f"cart_product_{d.name}" for d in self.designs),
-                "kills_total", "divisions_tumor_total", "cells_infused"]
+        keys = ["day", *(k for pop in self.populations for k in pop.census_columns()), "cells_infused"]
         keys += [f"{n}_{k}" for n in CYTOKINES for k in ("total", "max")]
         return {k: (lambda m, k=k: m._census[k]) for k in keys}
 
+    # ------------------------------------------------------------------ Mesa agents, made on demand
+    @property
+    def agents(self):  # type: ignore[override]
+        """Every live cell's Mesa agent (Mesa's AgentSet; the agents are made on first request)."""
+        self._materialise_agents()
+        return super().agents
+
+    @property
+    def agents_by_type(self):  # type: ignore[override]
+        self._materialise_agents()
+        return super().agents_by_type
+
+    def _materialise_agents(self) -> None:
+        for pop in getattr(self, "populations", ()):
+            pop.all_agents()
+
     def snapshot(self) -> Snapshot:
         """The tissue now, as plain arrays indexed [y, x]."""
-        t, tumor, cart = self.tissue, self.tumor, self.cart
-        pheno = np.full((t.width, t.height), -1, dtype=np.int8)
-        antigen = np.zeros((len(self.config.antigens), t.width, t.height), dtype=np.float32)
-        slots = tumor.live_slots()
-        pheno[tumor.x[slots], tumor.y[slots]] = tumor.phenotype_codes(slots)
-        antigen[:, tumor.x[slots], tumor.y[slots]] = tumor.antigen[slots].T
-        state = np.full((t.width, t.height), -1, dtype=np.int8)
-        live = cart.live_slots()
-        state[cart.x[live], cart.y[live]] = cart.state[live]
+        t = self.tissue
+        layers: dict[str, np.ndarray] = {}
+        for pop in self.populations:
+            layers.update(pop.snapshot_layers((t.width, t.height)))
         dead_age = ((self.minutes - t.died_at) / 60.0).astype(np.float32)
+
+        def yx(a: np.ndarray) -> np.ndarray:  # [.., x, y] -> [.., y, x]
+            return np.ascontiguousarray(np.swapaxes(a, -1, -2))
+
         return Snapshot(
             day=self.day,
             antigens=self.config.antigen_names,
             site_um=t.site_um,
-            tumor_phenotype=pheno.T.copy(),
-            tumor_antigen=np.ascontiguousarray(antigen.transpose(0, 2, 1)),
-            tcell_state=state.T.copy(),
-            dead_age_h=dead_age.T.copy(),
+            tumor_phenotype=yx(layers.pop("tumor_phenotype")),
+            tumor_antigen=yx(layers.pop("tumor_antigen")),
+            tcell_state=yx(layers.pop("tcell_state")),
+            dead_age_h=yx(dead_age),
             cytokines={n: self.cytokines.concentration_pM(n).T.astype(np.float32) for n in CYTOKINES},
         )
 

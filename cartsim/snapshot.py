@@ -10,23 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Codes used in ``Snapshot.tcell_state``; the same order as ``CAR_T_STATES``.
-CAR_T_STATES = ("active", "engaged", "exhausted")
+from cartsim.units import CAR_T_STATES, phenotype_name, phenotype_names  # CAR_T_STATES: codes of ``tcell_state``
+
+__all__ = ["CAR_T_STATES", "EMPTY", "Snapshot", "phenotype_name", "phenotype_names"]
+
 EMPTY = -1
-
-
-def phenotype_name(code: int, antigens: tuple[str, ...]) -> str:
-    """Name of a tumor phenotype code: bit ``i`` set means antigen ``i`` is present.
-
-    >>> phenotype_name(1, ("CD19", "CD22"))
-    'CD19+CD22-'
-    """
-    return "".join(f"{name}{'+' if code >> i & 1 else '-'}" for i, name in enumerate(antigens))
-
-
-def phenotype_names(antigens: tuple[str, ...]) -> list[str]:
-    """All phenotype names, indexed by code (``2**len(antigens)`` of them)."""
-    return [phenotype_name(code, antigens) for code in range(2 ** len(antigens))]
 
 
 @dataclass(frozen=True)

@@ -104,5 +104,9 @@ def test_lower_layers_never_import_the_plotting_or_experiment_layers():
     assert not offenders("cartsim.experiments", ("cartsim.viz",))
     assert not offenders("cartsim.well_mixed", ("cartsim.experiments", "cartsim.viz"))
     assert not offenders("cartsim.viz", ("cartsim.experiments",))
-    for base in ("cartsim.io", "cartsim.summary", "cartsim._version", "cartsim.snapshot"):
-        assert GRAPH[base] <= {"cartsim._version"}, base
+    for base in ("cartsim.io", "cartsim.summary", "cartsim._version", "cartsim.snapshot", "cartsim.units"):
+        assert GRAPH[base] <= {"cartsim._version", "cartsim.units"}, base
+    # the cells and their environment take state names and unit constants from cartsim.units,
+    # not from the snapshot (a product of the model) or the config schema
+    assert not offenders("cartsim.agents", ("cartsim.snapshot", "cartsim.viz", "cartsim.experiments"))
+    assert not offenders("cartsim.environment", ("cartsim.snapshot", "cartsim.viz", "cartsim.experiments"))

@@ -11,17 +11,21 @@ class LatticeCell(CellAgent):
     The population keeps position and state in numpy arrays (so that whole populations move and
     interact in bulk); the agent object is the handle Mesa and users see. ``agent.cell`` is the
     grid cell at the agent's current position; assigning it moves the agent.
+
+    Agents are made on demand (:meth:`cartsim.agents.population.Population.agent`); ``uid``
+    identifies the cell, since a slot is reused once its cell has died.
     """
 
     def __init__(self, population, slot: int):
         super().__init__(population.model)
         self.population = population
         self.slot = slot
+        self.uid = int(population.uid[slot])
 
     @property
     def cell(self):  # type: ignore[override]
         pop = self.population
-        if not pop.alive[self.slot] or pop.agents[self.slot] is not self:
+        if not self.alive:
             return None
         return pop.tissue.cell_at(pop.x[self.slot], pop.y[self.slot])
 
@@ -33,4 +37,5 @@ class LatticeCell(CellAgent):
 
     @property
     def alive(self) -> bool:
-        return bool(self.population.alive[self.slot]) and self.population.agents[self.slot] is self
+        pop = self.population
+        return bool(pop.alive[self.slot]) and int(pop.uid[self.slot]) == self.uid

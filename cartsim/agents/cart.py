@@ -29,8 +29,8 @@ from cartsim.agents import cart_kernels as kernels
 from cartsim.agents.kernel_random import new_stream
 from cartsim.agents.base import LatticeCell
 from cartsim.agents.population import Population
-from cartsim.environment.tissue import CONTACT_OFFSETS, OFFSETS
-from cartsim.snapshot import CAR_T_STATES
+from cartsim.environment.space import CONTACT_OFFSETS, OFFSETS, STIRRED
+from cartsim.units import CAR_T_STATES
 
 ACTIVE, ENGAGED, EXHAUSTED = (CAR_T_STATES.index(s) for s in ("active", "engaged", "exhausted"))
 NO_DIRECTION = -1
@@ -56,6 +56,8 @@ class CarTCell(LatticeCell):
 class CarTPopulation(Population):
     """All CAR-T cells of a model."""
 
+    name = "cart"
+    agent_class = CarTCell
     _fields = {
         "state": (np.int8, (), ACTIVE),
         "product": (np.int16, (), 0),
@@ -69,7 +71,7 @@ class CarTPopulation(Population):
     }
 
     def __init__(self, model, tissue, config, designs, tumor, dt_min: float):
-        super().__init__(model, tissue, tissue.tcell, tissue.tcell_agents)
+        super().__init__(model, tissue, tissue.tcell)
         c = config.car_t
         self.rng: np.random.Generator = model.rng
         self.designs = designs
@@ -91,8 +93,6 @@ class CarTPopulation(Population):
         self.mean_lifespan = c.lifespan_days * rates.MINUTES_PER_DAY
         self.chemotaxis = c.chemotaxis
         self.kills_total = 0
-        self.kill_sites: list[tuple[int, int]] = []  # sites of the last step's kills (for cytokine release)
-        self._space = kernels.STIRRED if tissue.stirred else kernels.GRID
         self._claimed = np.zeros(0, dtype=np.int64)  # attack(): tumor slots taken this step, by stamp
         self._stamp = 0
         self.stream = new_stream(self.rng)  # the compiled rules' random numbers
@@ -103,9 +103,7 @@ class CarTPopulation(Population):
     # ------------------------------------------------------------------ birth and death
     def add(self, x, y, product: int, now: float, *, kills=0, divisions=0, last_stimulated=-np.inf) -> int:
         slot = self.allocate()
-        self.alive[slot] = True
-        self.x[slot], self.y[slot] = x, y
-        self.layer[x, y] = slot
+        self.place(slot, (x, y))
         self.state[slot] = EXHAUSTED if kills >= self.max_kills else ACTIVE
         self.product[slot] = product
         self.kills[slot] = kills
@@ -114,7 +112,6 @@ class CarTPopulation(Population):
         self.direction[slot] = NO_DIRECTION
         self.last_stimulated[slot] = last_stimulated
         self.death_at[slot] = now + self.rng.exponential(self.mean_lifespan)
-        self.agents[slot] = CarTCell(self, slot)
         return slot
 
     def infuse(self, cells: int, product: int, route: str, now: float) -> int:
@@ -128,9 +125,7 @@ class CarTPopulation(Population):
         """Cells whose lifespan (drawn at birth) ends by ``now`` die."""
         dying = kernels.dying(self.alive, self.death_at, self._next, now)
         for slot in dying.tolist():
-            agent = self.agents[slot]
             self.release(slot)
-            agent.remove()
         self._left(self.x[dying], self.y[dying], now)
 
     def _left(self, xs: np.ndarray, ys: np.ndarray, now: float) -> None:
@@ -147,30 +142,34 @@ class CarTPopulation(Population):
 
         Returns the sites of this step's kills (where killed cells release cytokines).
         """
-        self.kill_sites = []
         tumor = self.tumor
         if self._claimed.size < tumor.alive.size:
             self._claimed = np.zeros(tumor.alive.size, dtype=np.int64)
             self._stamp = 0
         self._stamp += 1
-        winners, _ = kernels.attack(
+        winners, victims = kernels.attack(
             self.alive, self.state, self.target, self.target_uid, self.product, self.kills, self._next,
             self.max_kills, tumor.alive, tumor.uid, tumor.bind_p, self.p_kill, self.p_detach,
             self._claimed, self._stamp, self.stream,
         )
-        if winners.size:
-            for slot in winners.tolist():
-                self.kill(slot, now)
-            self._disengage(winners)
-        return self.kill_sites
+        if winners.size == 0:
+            return []
+        sites = list(zip(tumor.x[victims].tolist(), tumor.y[victims].tolist(), strict=True))
+        tumor.remove_many(victims, now)
+        # serial killing continues until max_kills
+        self.kills[winners] += 1
+        self.kills_total += int(winners.size)
+        self.last_stimulated[winners] = now
+        self._disengage(winners)
+        return sites
 
     def attack_reference(self, now: float) -> list[tuple[int, int]]:
         """The rule of :meth:`attack` in numpy (for tests)."""
-        self.kill_sites = []
+        sites: list[tuple[int, int]] = []
         live = self.live_slots()
         eng = live[self.state[live] == ENGAGED]
         if eng.size == 0:
-            return self.kill_sites
+            return sites
         tgt = self.target[eng]
         tumor = self.tumor
         still_there = tumor.alive[tgt] & (tumor.uid[tgt] == self.target_uid[eng])
@@ -187,18 +186,19 @@ class CarTPopulation(Population):
             _, first = np.unique(self.target[killers[order]], return_index=True)
             winners = killers[order[first]]
             for slot in winners.tolist():
-                self.kill(slot, now)
+                sites.append(self.kill(slot, now))
             self._disengage(killers)  # the others lost their target
-        return self.kill_sites
+        return sites
 
-    def kill(self, slot: int, now: float) -> None:
-        """This cell kills its target; serial killing continues until ``max_kills``."""
+    def kill(self, slot: int, now: float) -> tuple[int, int]:
+        """This cell kills its target (returns the site); serial killing continues until ``max_kills``."""
         target = int(self.target[slot])
-        self.kill_sites.append((int(self.tumor.x[target]), int(self.tumor.y[target])))
+        site = (int(self.tumor.x[target]), int(self.tumor.y[target]))
         self.tumor.remove(target, now)
         self.kills[slot] += 1
         self.kills_total += 1
         self.last_stimulated[slot] = now
+        return site
 
     def _disengage(self, slots: np.ndarray) -> None:
         self.target[slots] = -1
@@ -212,7 +212,7 @@ class CarTPopulation(Population):
         """
         tumor = self.tumor
         return kernels.seek_targets(
-            self.alive, self.state, self.x, self.y, self.product, self.target, self.target_uid,
+            self.alive, self.state, self.pos, self.product, self.target, self.target_uid,
             self.last_stimulated, self._next, now, tumor.layer, tumor.uid, tumor.bind_p, self.stream,
         )
 
@@ -254,8 +254,8 @@ class CarTPopulation(Population):
         self._substep += 1
         chemo = chemoattractant if chemo_on else _NO_FIELD
         attempts, left_x, left_y = kernels.move(
-            self.alive, self.state, self.x, self.y, self.direction, self._next, self.layer,
-            self.tissue.tumor, self.tissue.tcells_squeeze_past_tumor, self._space, self.p_hop,
+            self.alive, self.state, self.pos, self.direction, self._next, self.layer,
+            self.tissue.tumor, self.tissue.tcells_squeeze_past_tumor, self.space.kind, self.p_hop,
             self.p_keep_direction, chemo, chemo_on, self.chemotaxis.sensing_pM,
             self.chemotaxis.strength, self._vacated, self._substep, self.stream,
         )
@@ -269,7 +269,7 @@ class CarTPopulation(Population):
         movers = motile[self.rng.random(motile.size) < self.p_hop]
         if movers.size == 0:
             return
-        if self.tissue.stirred:
+        if self.space.kind == STIRRED:
             # a hop lands anywhere: the same encounter frequency as on the grid, no geometry
             tx = self.rng.integers(0, self.tissue.width, size=movers.size)
             ty = self.rng.integers(0, self.tissue.height, size=movers.size)
@@ -334,12 +334,19 @@ class CarTPopulation(Population):
     def proliferate(self, now: float, il2_pM: np.ndarray) -> None:
         """Activated cells divide into a free neighbouring site, faster with IL-2."""
         slots = kernels.dividing(
-            self.alive, self.state, self.x, self.y, self.divisions, self.last_stimulated, self._next,
+            self.alive, self.state, self.pos, self.divisions, self.last_stimulated, self._next,
             now, self.window, self.max_divisions, self.division_rate, self.il2_boost,
             self.il2_half_max, np.asarray(il2_pM), self.dt, self.stream,
         )
-        for slot in slots.tolist():
-            self.divide(slot, now)
+        if slots.size == 0:
+            return
+        self.reserve(slots.size)  # a slot for every daughter
+        kernels.divide(
+            slots, self.pos, self.alive, self.uid, self.counters, self.free, self.layer,
+            self.tissue.tumor, self.tissue.tcells_squeeze_past_tumor, self.space.kind, self.state,
+            self.product, self.kills, self.divisions, self.target, self.direction,
+            self.last_stimulated, self.death_at, now, self.mean_lifespan, self.max_kills, self.stream,
+        )
 
     def proliferate_reference(self, now: float, il2_pM: np.ndarray) -> None:
         """The rule of :meth:`proliferate` in numpy (for tests)."""
@@ -354,9 +361,10 @@ class CarTPopulation(Population):
             self.divide(slot, now)
 
     def divide(self, slot: int, now: float) -> None:
+        """The division rule of :func:`cartsim.agents.cart_kernels.divide`, in Python (for tests)."""
         x, y = int(self.x[slot]), int(self.y[slot])
         blocker = None if self.tissue.tcells_squeeze_past_tumor else self.tissue.tumor
-        site = self.tissue.daughter_site(self.layer, x, y, self.rng, blocker)
+        site = self.space.daughter_site(self.layer, (x, y), self.rng, blocker)
         if site is None:
             return  # no room: the division does not happen
         nx, ny = site
@@ -370,7 +378,7 @@ class CarTPopulation(Population):
         )
 
     # ------------------------------------------------------------------ observation
-    def census(self) -> np.ndarray:
+    def census_by_state(self) -> np.ndarray:
         """Live cells per state (indexed like ``CAR_T_STATES``)."""
         live = self.live_slots()
         return np.bincount(self.state[live], minlength=len(CAR_T_STATES))
@@ -378,3 +386,24 @@ class CarTPopulation(Population):
     def census_by_product(self) -> np.ndarray:
         live = self.live_slots()
         return np.bincount(self.product[live], minlength=len(self.designs))
+
+    def census_columns(self) -> list[str]:
+        return ["cart_total", *(f"cart_{s}" for s in CAR_T_STATES),
+                *(f"cart_product_{d.name}" for d in self.designs), "kills_total"]
+
+    def census(self) -> dict[str, float]:
+        """Live cells in all, by state and by product, and kills so far."""
+        by_state = self.census_by_state()
+        out: dict[str, float] = {"cart_total": int(by_state.sum())}
+        out.update(zip((f"cart_{s}" for s in CAR_T_STATES), by_state.tolist(), strict=True))
+        out.update(zip((f"cart_product_{d.name}" for d in self.designs),
+                       self.census_by_product().tolist(), strict=True))
+        out["kills_total"] = self.kills_total
+        return out
+
+    def snapshot_layers(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """State code (-1: none) of the CAR-T cell at each site."""
+        state = np.full(shape, -1, dtype=np.int8)
+        live = self.live_slots()
+        state[self.x[live], self.y[live]] = self.state[live]
+        return {"tcell_state": state}

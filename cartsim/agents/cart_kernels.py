@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cartsim.agents.kernel_random import integer, uniform
+from cartsim.agents.kernel_random import exponential, integer, uniform
 
 ACTIVE, ENGAGED, EXHAUSTED = 0, 1, 2  # the order of cartsim.units.CAR_T_STATES
 NO_DIRECTION = -1
@@ -35,6 +35,7 @@ DY = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
 
 # Space kinds understood by the kernels (see cartsim.environment.space).
 GRID, STIRRED = 0, 1
+# Positions are pos[slot, :] = (x, y) site coordinates.
 
 
 @njit(cache=True)
@@ -103,7 +104,7 @@ def attack(alive, state, target, target_uid, product, kills, n, max_kills,
 
 
 @njit(cache=True)
-def seek_targets(alive, state, x, y, product, target, target_uid, last_stimulated, n, now,
+def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated, n, now,
                  tumor_layer, tumor_uid, tumor_bind_p, rng):
     """Active cells test the tumor cells they touch (own site and 8 neighbours); returns
     (contacts tested, bindings).
@@ -118,7 +119,7 @@ def seek_targets(alive, state, x, y, product, target, target_uid, last_stimulate
     for s in range(n):
         if not alive[s] or state[s] != ACTIVE:
             continue
-        x0, y0 = x[s], y[s]
+        x0, y0 = pos[s, 0], pos[s, 1]
         prod = product[s]
         successes = 0
         chosen = -1
@@ -150,7 +151,7 @@ def seek_targets(alive, state, x, y, product, target, target_uid, last_stimulate
 
 
 @njit(cache=True)
-def move(alive, state, x, y, direction, n, tcell_layer, tumor_layer, squeeze, space,
+def move(alive, state, pos, direction, n, tcell_layer, tumor_layer, squeeze, space,
          p_hop, p_keep, chemo, chemo_on, sensing, strength, vacated, stamp, rng):
     """Unengaged cells hop to a free neighbouring site; returns (hop attempts, left xs, left ys).
 
@@ -181,7 +182,7 @@ def move(alive, state, x, y, direction, n, tcell_layer, tumor_layer, squeeze, sp
     nl = 0
     for i in range(m):
         s = movers[i]
-        x0, y0 = x[s], y[s]
+        x0, y0 = pos[s, 0], pos[s, 1]
         if space == STIRRED:
             tx, ty = integer(rng, 0, width), integer(rng, 0, height)
         else:
@@ -207,7 +208,7 @@ def move(alive, state, x, y, direction, n, tcell_layer, tumor_layer, squeeze, sp
             tcell_layer[x0, y0] = -1
             vacated[x0, y0] = stamp
             tcell_layer[tx, ty] = s
-            x[s], y[s] = tx, ty
+            pos[s, 0], pos[s, 1] = tx, ty
             left_x[nl], left_y[nl] = x0, y0
             nl += 1
         elif space != STIRRED:
@@ -216,7 +217,7 @@ def move(alive, state, x, y, direction, n, tcell_layer, tumor_layer, squeeze, sp
 
 
 @njit(cache=True)
-def dividing(alive, state, x, y, divisions, last_stimulated, n, now, window, max_divisions,
+def dividing(alive, state, pos, divisions, last_stimulated, n, now, window, max_divisions,
              division_rate, il2_boost, il2_half_max, il2, dt, rng):
     """Slots of activated cells that divide within this step (rate boosted by IL-2 at their site).
 
@@ -230,7 +231,7 @@ def dividing(alive, state, x, y, divisions, last_stimulated, n, now, window, max
         if (not alive[s] or state[s] == EXHAUSTED or now - last_stimulated[s] > window
                 or divisions[s] >= max_divisions):
             continue
-        c = il2[x[s], y[s]]
+        c = il2[pos[s, 0], pos[s, 1]]
         rate = division_rate * (1.0 + il2_boost * c / (c + il2_half_max))
         if uniform(rng) < -np.expm1(-rate * dt):
             out[k] = s
@@ -248,3 +249,71 @@ def activated(alive, state, last_stimulated, n, now, window):
             out[k] = s
             k += 1
     return out[:k]
+
+
+@njit(cache=True)
+def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, squeeze, space, state,
+           product, kills, divisions, target, direction, last_stimulated, death_at, now,
+           mean_lifespan, max_kills, rng):
+    """The ``parents`` divide, in order: each daughter goes to a uniformly chosen free Moore
+    neighbour (no CAR-T; no tumor cell unless T cells squeeze past), or, stirred, to one site
+    drawn anywhere if it is free; with no room the division does not happen. Returns the number
+    of daughters.
+
+    A daughter starts active with no kills (CARCADE: the kill limit is per cell, the division
+    limit per lineage), the parent's product, lineage divisions and activation, no direction,
+    and a lifespan drawn from an exponential of mean ``mean_lifespan`` minutes. The caller
+    guarantees a free slot for every parent (``counters``/``free``: see
+    :mod:`cartsim.agents.population`).
+    """
+    width, height = tcell_layer.shape
+    born = 0
+    for i in range(parents.size):
+        p = parents[i]
+        x0, y0 = pos[p, 0], pos[p, 1]
+        tx, ty = -1, -1
+        if space == STIRRED:
+            cx, cy = integer(rng, 0, width), integer(rng, 0, height)
+            if tcell_layer[cx, cy] < 0 and (squeeze or tumor_layer[cx, cy] < 0):
+                tx, ty = cx, cy
+        else:
+            n_free = 0
+            for d in range(8):
+                cx, cy = x0 + DX[d], y0 + DY[d]
+                if 0 <= cx < width and 0 <= cy < height and tcell_layer[cx, cy] < 0 and (
+                        squeeze or tumor_layer[cx, cy] < 0):
+                    n_free += 1
+            if n_free > 0:
+                pick = integer(rng, 0, n_free)
+                for d in range(8):
+                    cx, cy = x0 + DX[d], y0 + DY[d]
+                    if 0 <= cx < width and 0 <= cy < height and tcell_layer[cx, cy] < 0 and (
+                            squeeze or tumor_layer[cx, cy] < 0):
+                        if pick == 0:
+                            tx, ty = cx, cy
+                            break
+                        pick -= 1
+        if tx < 0:
+            continue  # no room: the division does not happen
+        divisions[p] += 1
+        if counters[1] > 0:  # N_FREE
+            counters[1] -= 1
+            c = free[counters[1]]
+        else:
+            c = counters[0]  # NEXT
+            counters[0] += 1
+        counters[2] += 1  # LAST_UID
+        uid[c] = counters[2]
+        alive[c] = True
+        pos[c, 0], pos[c, 1] = tx, ty
+        tcell_layer[tx, ty] = c
+        state[c] = EXHAUSTED if max_kills <= 0 else ACTIVE
+        product[c] = product[p]
+        kills[c] = 0
+        divisions[c] = divisions[p]
+        target[c] = -1
+        direction[c] = NO_DIRECTION
+        last_stimulated[c] = last_stimulated[p]
+        death_at[c] = now + exponential(rng, mean_lifespan)
+        born += 1
+    return born

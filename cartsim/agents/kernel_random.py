@@ -66,3 +66,40 @@ def integer(state, low, high):
 def exponential(state, mean):
     """An exponential waiting time with the given mean."""
     return -mean * np.log1p(-uniform(state))
+
+
+@njit(cache=True)
+def normal(state):
+    """A standard normal deviate (Marsaglia's polar method; the second deviate is discarded)."""
+    while True:
+        u = 2.0 * uniform(state) - 1.0
+        v = 2.0 * uniform(state) - 1.0
+        s = u * u + v * v
+        if 0.0 < s < 1.0:
+            return u * np.sqrt(-2.0 * np.log(s) / s)
+
+
+@njit(cache=True)
+def gamma(state, shape, scale):
+    """A Gamma(shape, scale) deviate (Marsaglia & Tsang 2000; shape < 1 by the boost u^(1/shape))."""
+    boost = 1.0
+    if shape < 1.0:
+        boost = uniform(state) ** (1.0 / shape)
+        shape += 1.0
+    d = shape - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9.0 * d)
+    while True:
+        x = normal(state)
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = uniform(state)
+        if u < 1.0 - 0.0331 * x * x * x * x or np.log(u) < 0.5 * x * x + d * (1.0 - v + np.log(v)):
+            return d * v * scale * boost
+
+
+@njit(cache=True)
+def lognormal(state, mu, sigma):
+    """exp(N(mu, sigma²))."""
+    return np.exp(mu + sigma * normal(state))

@@ -20,18 +20,16 @@ Rules (all times in minutes internally, parameters in hours/days):
 
 from __future__ import annotations
 
-import heapq
 import math
 
 import numpy as np
 
+from cartsim.agents import tumor_kernels as kernels
 from cartsim.agents.base import LatticeCell
-from cartsim.agents.tumor_kernels import wake_neighbours
-from cartsim.agents.population import Population
-from cartsim.environment.tissue import OFFSETS
+from cartsim.agents.kernel_random import new_stream
+from cartsim.agents.population import LAST_UID, N_FREE, NEXT, Population
+from cartsim.units import phenotype_names
 from cartsim.rates import MINUTES_PER_DAY, MINUTES_PER_HOUR, gamma_cycle_scale
-
-DIVIDE, DIE = 0, 1
 
 
 class TumorCell(LatticeCell):
@@ -53,36 +51,68 @@ class TumorCell(LatticeCell):
 
 
 class TumorPopulation(Population):
-    """All tumor cells of a model: arrays by slot, and the queue of pending divisions and deaths."""
+    """All tumor cells of a model: arrays by slot, and the queue of pending divisions and deaths.
+
+    The event loop runs compiled (:mod:`cartsim.agents.tumor_kernels`); the methods :meth:`divide`
+    and :meth:`inherit` state its division rule in Python, with numpy's generator, for tests.
+    """
+
+    name = "tumor"
+    agent_class = TumorCell
+    _fields = {
+        "antigen": (np.float64, (0,), 0.0),  # trailing size set per model (antigens)
+        "bind_p": (np.float64, (0,), 0.0),  # per-step binding probability by product
+        "quiescent": (np.bool_, (), False),
+        "event_gen": (np.int64, (), 0),  # invalidates queued events of a removed/reset cell
+    }
 
     def __init__(self, model, tissue, config, designs, dt_min: float, binding_step_probability):
         self.n_antigens = len(config.antigens)
         self.n_products = len(designs)
         self._fields = {
+            **type(self)._fields,
             "antigen": (np.float64, (self.n_antigens,), 0.0),
-            "bind_p": (np.float64, (self.n_products,), 0.0),  # per-step binding probability by product
-            "quiescent": (np.bool_, (), False),
-            "event_gen": (np.int64, (), 0),  # invalidates queued events of a removed/reset cell
-            "uid": (np.int64, (), -1),  # identity of the cell in a slot (slots are reused)
+            "bind_p": (np.float64, (self.n_products,), 0.0),
         }
-        super().__init__(model, tissue, tissue.tumor, tissue.tumor_agents)
+        super().__init__(model, tissue, tissue.tumor)
         self.rng: np.random.Generator = model.rng
+        self.stream = new_stream(self.rng)  # the compiled event loop's random numbers
         self.antigen_names = tuple(config.antigens)
+        self.phenotypes = phenotype_names(self.antigen_names)
         self.antigen_cfg = list(config.antigens.values())
-        self.loss_p = np.array([a.loss_probability for a in self.antigen_cfg])
+        self.loss_p = np.array([a.loss_probability for a in self.antigen_cfg], dtype=np.float64)
         self.noise_cv = config.tumor.density_inheritance_cv
+        self.noise_sigma = math.sqrt(math.log1p(self.noise_cv**2))
         self.designs = designs
         self.binding_step_probability = binding_step_probability
         self.k_shape, self.theta_min = gamma_cycle_scale(config.tumor.doubling_time_h, config.tumor.cycle_cv)
         self.theta_min *= MINUTES_PER_HOUR
         self.growth_rate_per_min = math.log(2.0) / (config.tumor.doubling_time_h * MINUTES_PER_HOUR)
         self.death_rate_per_min = config.tumor.death_rate_per_day / MINUTES_PER_DAY
-        self._queue: list[tuple[float, int, int, int, int]] = []
+        self.death_mean_min = 1.0 / self.death_rate_per_min if self.death_rate_per_min > 0 else 0.0
+        # T cells that cannot squeeze past tumor cells hold their site against tumor cells too
+        self.blocked_by_tcells = not tissue.tcells_squeeze_past_tumor
+        # the queue of pending events (see tumor_kernels)
+        self.heap_time = np.zeros(1024)
+        self.heap_key = np.zeros((1024, 4), dtype=np.int64)
+        self.heap_meta = np.zeros(2, dtype=np.int64)
+        # what the event loop reports back
+        self._changed = np.zeros(4096, dtype=np.int64)
+        self._removed = np.zeros((2048, 2), dtype=np.int64)
+        self._n_changed = np.zeros(1, dtype=np.int64)
+        self._n_removed = np.zeros(1, dtype=np.int64)
+        self._tally = np.zeros(2, dtype=np.int64)  # divisions, deaths of the event loop
         self._residuals: list[float] = []
-        self._seq = 0
-        self._uid = 0
-        self.deaths = 0
-        self.divisions = 0
+        self.killed = 0
+
+    @property
+    def divisions(self) -> int:
+        return int(self._tally[0])
+
+    @property
+    def deaths(self) -> int:
+        """Cells that died of baseline death or were killed."""
+        return int(self._tally[1]) + self.killed
 
     # ------------------------------------------------------------------ set-up
     def seed(self, initial, now: float) -> None:
@@ -90,10 +120,8 @@ class TumorPopulation(Population):
         t = self.tissue
         n = initial.cells
         jitter = self.rng.random((t.width, t.height))
-        if initial.type == "nodule" and not t.stirred:
-            xs = np.arange(t.width)[:, None] - (t.width - 1) / 2
-            ys = np.arange(t.height)[None, :] - (t.height - 1) / 2
-            key = np.hypot(xs, ys) + 1e-3 * jitter  # nearest the centre first, ties at random
+        if initial.type == "nodule":
+            key = self.space.distance_from_centre() + 1e-3 * jitter  # nearest first, ties at random
         else:
             key = jitter
         flat = np.argpartition(key.ravel(), n - 1)[:n]
@@ -101,48 +129,48 @@ class TumorPopulation(Population):
         self.add_many(flat // t.height, flat % t.height, self.initial_densities(n), now,
                       self.residual_cycle_times(n))
 
+    def _heap_room(self, n: int) -> None:
+        """Room for ``n`` more queued events."""
+        size = int(self.heap_meta[kernels.SIZE])
+        if size + n > self.heap_time.size:
+            capacity = self.heap_time.size
+            while capacity < size + n:
+                capacity *= 2
+            time = np.zeros(capacity)
+            key = np.zeros((capacity, 4), dtype=np.int64)
+            time[:size], key[:size] = self.heap_time[:size], self.heap_key[:size]
+            self.heap_time, self.heap_key = time, key
+
     def add_many(self, xs: np.ndarray, ys: np.ndarray, densities: np.ndarray, now: float,
                  first_division_in: np.ndarray) -> np.ndarray:
         """Place cells at free sites (xs, ys) in bulk (the rules of :meth:`add`); returns their slots."""
         n = len(xs)
-        if self._free or n == 0:  # reused slots are scattered: place one by one
+        c = self.counters
+        if c[N_FREE] or n == 0:  # reused slots are scattered: place one by one
             return np.array([self.add(int(x), int(y), d, now, float(r))
                              for x, y, d, r in zip(xs, ys, densities, first_division_in, strict=True)],
                             dtype=np.int64)
-        capacity = self._capacity
-        while capacity < self._next + n:
-            capacity *= 2
-        if capacity > self._capacity:
-            self._grow(capacity)
-        slots = np.arange(self._next, self._next + n)
-        self._next += n
+        self.reserve(n)
+        slots = np.arange(c[NEXT], c[NEXT] + n)
+        c[NEXT] += n
         self.alive[slots] = True
-        self.x[slots], self.y[slots] = xs, ys
+        self.pos[slots, 0], self.pos[slots, 1] = xs, ys
         self.layer[xs, ys] = slots
         self.quiescent[slots] = False
-        self.uid[slots] = self._uid + 1 + np.arange(n)
-        self._uid += n
+        self.uid[slots] = c[LAST_UID] + 1 + np.arange(n)
+        c[LAST_UID] += n
         self.antigen[slots] = densities
         self.bind_p[slots] = self.binding_probabilities(densities)
-        for slot in slots.tolist():
-            self.agents[slot] = TumorCell(self, slot)
         # the first event of each: division or death, whichever comes first
         self.event_gen[slots] += 1
-        death_in = (self.rng.exponential(1 / self.death_rate_per_min, size=n) if self.death_rate_per_min > 0
+        death_in = (self.rng.exponential(self.death_mean_min, size=n) if self.death_rate_per_min > 0
                     else np.full(n, math.inf))
         divide = first_division_in <= death_in
         times = now + np.where(divide, first_division_in, death_in)
-        kinds = np.where(divide, DIVIDE, DIE)
-        seq = self._seq + 1 + np.arange(n)
-        self._seq += n
-        entries = list(zip(times.tolist(), seq.tolist(), slots.tolist(), self.event_gen[slots].tolist(),
-                           kinds.tolist(), strict=True))
-        if self._queue:
-            for e in entries:
-                heapq.heappush(self._queue, e)
-        else:
-            heapq.heapify(entries)
-            self._queue = entries
+        kinds = np.where(divide, kernels.DIVIDE, kernels.DIE).astype(np.int64)
+        self._heap_room(n + 16)
+        kernels.push_many(self.heap_time, self.heap_key, self.heap_meta, times.astype(np.float64),
+                          slots, self.event_gen[slots], kinds)
         return slots
 
     def binding_probabilities(self, densities: np.ndarray) -> np.ndarray:
@@ -179,60 +207,87 @@ class TumorPopulation(Population):
 
     # ------------------------------------------------------------------ life cycle
     def add(self, x: int, y: int, densities: np.ndarray, now: float, first_division_in: float | None = None) -> int:
+        """Place one cell at the free site (x, y); its first division in ``first_division_in``
+        minutes (default: a full cycle), unless it dies first."""
         slot = self.allocate()
-        self.alive[slot] = True
-        self.x[slot], self.y[slot] = x, y
-        self.layer[x, y] = slot
+        self.place(slot, (x, y))
         self.quiescent[slot] = False
-        self._uid += 1
-        self.uid[slot] = self._uid
         self.set_antigens(slot, densities)
-        self.agents[slot] = TumorCell(self, slot)
         self.schedule_next_event(slot, now, first_division_in)
         return slot
 
     def set_antigens(self, slot: int, densities: np.ndarray) -> None:
         self.antigen[slot] = densities
-        self.bind_p[slot] = self.binding_probabilities(densities[None, :])[0]
+        self.bind_p[slot] = self.binding_probabilities(np.asarray(densities)[None, :])[0]
 
     def schedule_next_event(self, slot: int, now: float, division_in: float | None = None) -> None:
         """Queue whichever comes first: division (gamma cycle) or death (exponential)."""
-        self.event_gen[slot] += 1
         if division_in is None:
             division_in = self.rng.gamma(self.k_shape, self.theta_min)
-        death_in = self.rng.exponential(1 / self.death_rate_per_min) if self.death_rate_per_min > 0 else math.inf
-        if division_in <= death_in:
-            self._push(now + division_in, slot, DIVIDE)
-        else:
-            self._push(now + death_in, slot, DIE)
-
-    def _push(self, time: float, slot: int, kind: int) -> None:
-        self._seq += 1
-        heapq.heappush(self._queue, (time, self._seq, slot, int(self.event_gen[slot]), kind))
+        self._heap_room(16)
+        kernels.schedule(slot, now, float(division_in), self.event_gen, self.heap_time, self.heap_key,
+                         self.heap_meta, self.death_mean_min, self.stream)
 
     def process_events(self, until: float) -> None:
         """Run every division and death due up to ``until`` (minutes), in time order."""
-        q = self._queue
-        while q and q[0][0] <= until:
-            time, _, slot, gen, kind = heapq.heappop(q)
+        blocker = self.tissue.tcell
+        while True:
+            status = kernels.run_events(
+                until, self.heap_time, self.heap_key, self.heap_meta, self.counters, self.alive,
+                self.pos, self.uid, self.layer, blocker, self.blocked_by_tcells, self.space.kind,
+                self.quiescent, self.event_gen, self.antigen, self.free, self.tissue.died_at,
+                self.death_mean_min, self.k_shape, self.theta_min, self.growth_rate_per_min,
+                self.noise_sigma, self.loss_p, self._changed, self._n_changed, self._removed,
+                self._n_removed, self._tally, self.stream,
+            )
+            if status == kernels.NEED_HEAP:
+                self._heap_room(2 * self.heap_time.size)
+            elif status == kernels.NEED_SLOTS:
+                self.reserve(self._capacity)
+            elif status == kernels.OUTPUT_FULL or status == kernels.DONE:
+                self._collect()
+            if status == kernels.DONE:
+                return
+
+    def _collect(self) -> None:
+        """Act on what the event loop reported: new binding probabilities, agents of the dead."""
+        n = int(self._n_changed[0])
+        if n:
+            slots = np.unique(self._changed[:n])
+            self.bind_p[slots] = self.binding_probabilities(self.antigen[slots])
+            self._n_changed[0] = 0
+        n = int(self._n_removed[0])
+        if n:
+            if self._agents:
+                for slot, uid in self._removed[:n].tolist():
+                    self.drop_agent(slot, uid)
+            self._n_removed[0] = 0
+
+    def process_events_reference(self, until: float) -> None:
+        """The rule of :meth:`process_events` in Python: the same queue, events run one by one with
+        :meth:`divide` and :meth:`die` (numpy's generator; for tests)."""
+        while self.heap_meta[kernels.SIZE] > 0 and self.heap_time[0] <= until:
+            time = float(self.heap_time[0])
+            _, slot, gen, kind = self.heap_key[0].tolist()
+            kernels.pop(self.heap_time, self.heap_key, self.heap_meta)
             if gen != self.event_gen[slot] or not self.alive[slot]:
                 continue  # the cell died, was killed or rescheduled since this was queued
-            if kind == DIE:
-                self.remove(slot, time)
+            if kind == kernels.DIE:
+                self.die(slot, time)
             else:
                 self.divide(slot, time)
 
     def divide(self, slot: int, now: float) -> None:
-        """Divide into a free neighbouring site, or become quiescent if there is none.
+        """The division rule of the event loop, in Python (numpy's generator; for tests).
 
-        In a stirred tissue the daughter's site is drawn anywhere; if it is taken the division
-        fails and the cell starts a new cycle (there are no neighbours to wait for).
+        Divide into a free neighbouring site, or become quiescent if there is none. In a stirred
+        tissue the daughter's site is drawn anywhere; if it is taken the division fails and the
+        cell starts a new cycle (there are no neighbours to wait for).
         """
         x, y = int(self.x[slot]), int(self.y[slot])
-        # T cells that cannot squeeze past tumor cells hold their site against tumor cells too
-        blocker = None if self.tissue.tcells_squeeze_past_tumor else self.tissue.tcell
-        site = self.tissue.daughter_site(self.layer, x, y, self.rng, blocker)
-        if site is None and self.tissue.stirred:
+        blocker = self.tissue.tcell if self.blocked_by_tcells else None
+        site = self.space.daughter_site(self.layer, (x, y), self.rng, blocker)
+        if site is None and self.space.kind == kernels.STIRRED:
             self.schedule_next_event(slot, now)
             return
         if site is None:
@@ -240,11 +295,14 @@ class TumorPopulation(Population):
             # still mortal while waiting: death is memoryless, so a fresh draw is exact
             self.event_gen[slot] += 1
             if self.death_rate_per_min > 0:
-                self._push(now + self.rng.exponential(1 / self.death_rate_per_min), slot, DIE)
+                self._heap_room(1)
+                kernels.push(self.heap_time, self.heap_key, self.heap_meta,
+                             now + self.rng.exponential(self.death_mean_min), slot,
+                             int(self.event_gen[slot]), kernels.DIE)
             return
         nx, ny = site
         parent = self.antigen[slot].copy()
-        self.divisions += 1
+        self._tally[0] += 1
         self.set_antigens(slot, self.inherit(parent))
         self.schedule_next_event(slot, now)
         self.add(nx, ny, self.inherit(parent), now)
@@ -260,14 +318,36 @@ class TumorPopulation(Population):
         return d
 
     def remove(self, slot: int, now: float) -> None:
-        """A tumor cell dies (baseline death or killed): free its site and wake waiting neighbours."""
+        """A tumor cell is killed (or removed by hand): free its site and wake waiting neighbours."""
+        self.killed += 1
+        self._free_site(slot, now)
+
+    def remove_many(self, slots: np.ndarray, now: float) -> None:
+        """Cells in ``slots`` (distinct) are killed at ``now``, in order (the rule of :meth:`remove`)."""
+        slots = np.asarray(slots, dtype=np.int64)
+        if slots.size == 0:
+            return
+        uids = self.uid[slots].tolist() if self._agents else None
+        self._heap_room(8 * slots.size + 16)
+        kernels.remove_cells(slots, now, self.alive, self.pos, self.layer, self.free, self.counters,
+                             self.event_gen, self.tissue.died_at, self.quiescent, self.heap_time,
+                             self.heap_key, self.heap_meta, self.death_mean_min, self.k_shape,
+                             self.theta_min, self.growth_rate_per_min, self.stream)
+        self.killed += int(slots.size)
+        if uids is not None:
+            for slot, uid in zip(slots.tolist(), uids, strict=True):
+                self.drop_agent(slot, uid)
+
+    def die(self, slot: int, now: float) -> None:
+        """Baseline death, in Python (the event loop's rule; for tests)."""
+        self._tally[1] += 1
+        self._free_site(slot, now)
+
+    def _free_site(self, slot: int, now: float) -> None:
         x, y = int(self.x[slot]), int(self.y[slot])
-        agent = self.agents[slot]
         self.event_gen[slot] += 1
         self.release(slot)
-        self.deaths += 1
         self.tissue.died_at[x, y] = now
-        agent.remove()
         self.wake_around(np.array([x]), np.array([y]), now)
 
     def wake_around(self, xs: np.ndarray, ys: np.ndarray, now: float) -> None:
@@ -276,15 +356,13 @@ class TumorPopulation(Population):
         Sites free up for tumor cells when a tumor cell dies and, where T cells hold their site
         against tumor cells (``tcells_squeeze_past_tumor: false``), when a T cell leaves or dies.
         """
-        for slot in wake_neighbours(np.asarray(xs, dtype=np.int64), np.asarray(ys, dtype=np.int64),
-                                    self.layer, self.quiescent).tolist():
-            self.schedule_next_event(slot, now, self._next_residual())
-
-    def _next_residual(self) -> float:
-        """One residual cycle time (minutes), from a buffer drawn in bulk (one draw costs ~50 µs)."""
-        if not self._residuals:
-            self._residuals = self.residual_cycle_times(1024).tolist()
-        return self._residuals.pop()
+        xs = np.asarray(xs, dtype=np.int64)
+        if xs.size == 0:
+            return
+        self._heap_room(8 * xs.size + 16)
+        kernels.wake(xs, np.asarray(ys, dtype=np.int64), now, self.layer, self.quiescent, self.event_gen,
+                     self.heap_time, self.heap_key, self.heap_meta, self.death_mean_min, self.k_shape,
+                     self.theta_min, self.growth_rate_per_min, self.stream)
 
     # ------------------------------------------------------------------ observation
     def phenotype_codes(self, slots: np.ndarray) -> np.ndarray:
@@ -292,7 +370,27 @@ class TumorPopulation(Population):
         present = self.antigen[slots] > 0
         return (present * (1 << np.arange(self.n_antigens))).sum(axis=1)
 
-    def census(self) -> np.ndarray:
+    def census_by_phenotype(self) -> np.ndarray:
         """Number of live cells per phenotype code."""
         slots = self.live_slots()
         return np.bincount(self.phenotype_codes(slots), minlength=2**self.n_antigens)
+
+    def census_columns(self) -> list[str]:
+        return ["tumor_total", *(f"tumor_{p}" for p in self.phenotypes), "divisions_tumor_total"]
+
+    def census(self) -> dict[str, float]:
+        """Live cells in all and by phenotype, and divisions so far."""
+        by_pheno = self.census_by_phenotype()
+        out: dict[str, float] = {"tumor_total": int(by_pheno.sum())}
+        out.update(zip((f"tumor_{p}" for p in self.phenotypes), by_pheno.tolist(), strict=True))
+        out["divisions_tumor_total"] = self.divisions
+        return out
+
+    def snapshot_layers(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Phenotype code (-1: none) and antigen densities (antigen, x, y) of the cell at each site."""
+        pheno = np.full(shape, -1, dtype=np.int8)
+        antigen = np.zeros((self.n_antigens, *shape), dtype=np.float32)
+        slots = self.live_slots()
+        pheno[self.x[slots], self.y[slots]] = self.phenotype_codes(slots)
+        antigen[:, self.x[slots], self.y[slots]] = self.antigen[slots].T
+        return {"tumor_phenotype": pheno, "tumor_antigen": antigen}

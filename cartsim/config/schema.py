@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from cartsim.units import AVOGADRO, molecules_to_pM, site_volume_litre  # noqa: F401  (re-exported for callers)
+
 
 def P(default: Any, unit: str, source: str, **constraints: Any) -> Any:
     """A parameter field carrying its unit and the source of its default."""
@@ -454,17 +456,3 @@ class ExperimentConfig(Section):
     @property
     def infusion_days(self) -> list[float]:
         return sorted({d.day for d in self.dosing})
-
-
-def site_volume_litre(site_um: float) -> float:
-    """Volume of one site (a cube of side ``site_um`` µm), in litres."""
-    return site_um**3 * 1e-15
-
-
-AVOGADRO = 6.02214076e23
-
-
-def molecules_to_pM(site_um: float) -> float:
-    """Factor converting molecules per site into picomolar."""
-    return 1e12 / (AVOGADRO * site_volume_litre(site_um))
-

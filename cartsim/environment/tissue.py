@@ -21,18 +21,13 @@ from itertools import product
 import numpy as np
 from mesa.discrete_space import Cell, OrthogonalMooreGrid
 from mesa.discrete_space.grid import Grid, pickle_gridcell
-from scipy import ndimage
+
+from cartsim.environment.space import CONTACT_OFFSETS, OFFSETS, STIRRED, make_space
+
+__all__ = ["CONTACT_OFFSETS", "OFFSETS", "LazyMooreGrid", "Tissue", "TissueSite"]
 
 if TYPE_CHECKING:
     from mesa.discrete_space import CellAgent
-
-#: Moore neighbourhood offsets (dx, dy), in a fixed order used for directions.
-OFFSETS = np.array(
-    [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)], dtype=np.int64
-)
-#: The same, plus the site itself first: the sites a cell touches.
-CONTACT_OFFSETS = np.vstack([[(0, 0)], OFFSETS])
-
 
 class TissueSite(Cell):
     """A grid cell whose agents are read from the tissue's occupancy layers.
@@ -144,17 +139,15 @@ class LazyMooreGrid(OrthogonalMooreGrid):
 
 
 class Tissue:
-    """Grid, occupancy layers and geometry helpers shared by the cell populations."""
+    """Grid, occupancy layers and the space shared by the cell populations."""
 
     def __init__(self, model, width: int, height: int, site_um: float, squeeze: bool, n_vessels: int,
-                 stirred: bool = False):
+                 space: str = "grid"):
         self.model = model
         self.width, self.height, self.site_um = width, height, site_um
         self.tcells_squeeze_past_tumor = squeeze
-        # stirred (``space: stirred``): the same sites, rules and parameters, but every placement
-        # (initial tumor, infusion, CAR-T hop, daughter) is uniform over the tissue, so cells meet
-        # by mass action instead of by geometry
-        self.stirred = stirred
+        #: the geometry the rules ask (grid, stirred: :mod:`cartsim.environment.space`)
+        self.space = make_space(space, width, height)
         self.grid = LazyMooreGrid(
             (width, height), torus=False, capacity=2, random=model.random, cell_klass=TissueSite
         )
@@ -167,18 +160,21 @@ class Tissue:
         ).data
         flat = np.arange(width * height)
         self.vessel_sites = model.rng.choice(flat, size=n_vessels, replace=False)
-        self.tumor_agents: list = []
-        self.tcell_agents: list = []
+        self.populations: list = []  # the model's populations, in the order they were added
+
+    @property
+    def stirred(self) -> bool:
+        """Whether placements are uniform (``space: stirred``); fields are then well mixed too."""
+        return self.space.kind == STIRRED
 
     # ------------------------------------------------------------------ Mesa-facing
     def occupants(self, coord: tuple[int, int]) -> list:
+        """The Mesa agents at a site (made on demand)."""
         out = []
-        s = self.tumor[coord]
-        if s >= 0:
-            out.append(self.tumor_agents[s])
-        s = self.tcell[coord]
-        if s >= 0:
-            out.append(self.tcell_agents[s])
+        for pop in self.populations:
+            s = pop.layer[coord]
+            if s >= 0:
+                out.append(pop.agent(int(s)))
         return out
 
     def cell_at(self, x: int, y: int) -> Cell:
@@ -190,35 +186,7 @@ class Tissue:
 
     # ------------------------------------------------------------------ geometry
     def inside(self, x, y):
-        return (x >= 0) & (x < self.width) & (y >= 0) & (y < self.height)
-
-    def free_neighbours(self, layer: np.ndarray, x: int, y: int) -> list[tuple[int, int]]:
-        """Moore neighbours of (x, y) with no occupant in ``layer`` (a Python loop: called per event)."""
-        w, h = self.width, self.height
-        out = []
-        for dx, dy in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
-            nx, ny = x + dx, y + dy
-            if 0 <= nx < w and 0 <= ny < h and layer[nx, ny] < 0:
-                out.append((nx, ny))
-        return out
-
-    def daughter_site(self, layer: np.ndarray, x: int, y: int, rng: np.random.Generator,
-                      blocker: np.ndarray | None = None) -> tuple[int, int] | None:
-        """Where a daughter of the cell at (x, y) goes, or None when there is no room.
-
-        On the grid: a uniformly chosen Moore neighbour with no occupant in ``layer`` (nor in
-        ``blocker``, if given). Stirred: one uniformly chosen site anywhere, taken only if it is
-        free, so that a division succeeds with probability equal to the free fraction of the
-        tissue (crowding by mass action).
-        """
-        if self.stirred:
-            nx, ny = int(rng.integers(self.width)), int(rng.integers(self.height))
-            free = layer[nx, ny] < 0 and (blocker is None or blocker[nx, ny] < 0)
-            return (nx, ny) if free else None
-        free = self.free_neighbours(layer, x, y)
-        if blocker is not None:
-            free = [(nx, ny) for nx, ny in free if blocker[nx, ny] < 0]
-        return free[rng.integers(len(free))] if free else None
+        return self.space.inside(x, y)
 
     def tcell_free_mask(self) -> np.ndarray:
         """Sites a CAR-T cell may enter: no CAR-T there, and no tumor cell unless T cells squeeze past."""
@@ -230,26 +198,11 @@ class Tissue:
     def entry_sites(self, route: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n`` free sites for infused CAR-T, nearest first to the route's entry structure.
 
-        ``edge``: the tissue boundary; ``vessels``: the vessel sites; ``uniform``: anywhere.
-        Ties are broken at random. A stirred tissue has no edge or vessels: every route is uniform.
+        ``edge``: the tissue boundary; ``vessels``: the vessel sites; ``uniform``: anywhere
+        (:meth:`cartsim.environment.space.GridSpace.entry_key`). Ties are broken at random.
         """
         jitter = rng.random((self.width, self.height))
-        if route == "uniform" or self.stirred:
-            order_key = jitter
-        else:
-            if route == "edge":
-                xs = np.arange(self.width)[:, None]
-                ys = np.arange(self.height)[None, :]
-                dist = np.minimum(
-                    np.minimum(xs, self.width - 1 - xs), np.minimum(ys, self.height - 1 - ys)
-                ).astype(float)
-            elif route == "vessels":
-                not_vessel = np.ones(self.width * self.height, dtype=bool)
-                not_vessel[self.vessel_sites] = False
-                dist = ndimage.distance_transform_edt(not_vessel.reshape(self.width, self.height))
-            else:
-                raise ValueError(f"unknown entry route {route!r}")
-            order_key = dist + jitter
+        order_key = self.space.entry_key(route, self.vessel_sites) + jitter
         free = self.tcell_free_mask().ravel()
         key = np.where(free, order_key.ravel(), np.inf)
         n = min(n, int(free.sum()))
