@@ -253,7 +253,7 @@ class TumorPopulation(Population):
         """Act on what the event loop reported: new binding probabilities, agents of the dead."""
         n = int(self._n_changed[0])
         if n:
-            slots = np.unique(self._changed[:n])
+            slots = self._changed[:n]  # a slot listed twice gets the same value twice
             self.bind_p[slots] = self.binding_probabilities(self.antigen[slots])
             self._n_changed[0] = 0
         n = int(self._n_removed[0])
