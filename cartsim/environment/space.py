@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from scipy import ndimage
 
 #: Moore neighbourhood offsets (dx, dy), in a fixed order used for directions.
 OFFSETS = np.array(
@@ -75,6 +74,8 @@ class GridSpace:
                 np.minimum(xs, self.width - 1 - xs), np.minimum(ys, self.height - 1 - ys)
             ).astype(float)
         if route == "vessels":
+            from scipy import ndimage  # only this route needs it
+
             not_vessel = np.ones(self.width * self.height, dtype=bool)
             not_vessel[vessel_sites] = False
             return ndimage.distance_transform_edt(not_vessel.reshape(self.shape))
