@@ -30,7 +30,7 @@ from cartsim.agents.cart import EXHAUSTED, CarTPopulation
 from cartsim.agents.tumor import TumorPopulation
 from cartsim.config import ConfigError, ExperimentConfig, apply_overrides, parse_config, resolve_shortcuts
 from cartsim.config.loading import read_yaml
-from cartsim.environment.cytokines import CYTOKINES, CytokineFields
+from cartsim.environment.cytokines import PROLIFERATION_CYTOKINE, CytokineFields
 from cartsim.environment.tissue import Tissue
 from cartsim.snapshot import CAR_T_STATES, Snapshot, phenotype_names
 
@@ -93,7 +93,7 @@ class CarTModel(mesa.Model):
         self.tumor = TumorPopulation(self, self.tissue, c, self.designs, self.dt, bind)
         self.cart = CarTPopulation(self, self.tissue, c, self.designs, self.tumor, self.dt)
         self.cytokines = CytokineFields(self.tissue, c, self.n_field * self.dt)
-        self._il2_pM = self.cytokines.concentration_pM("IL2")
+        self._il2_pM = self.cytokines.concentration_pM(PROLIFERATION_CYTOKINE)
         self._chemo_pM = self.cytokines.concentration_pM(c.car_t.chemotaxis.cytokine)
         product_index = {p.name: i for i, p in enumerate(c.products)}
         self._doses = sorted(
@@ -169,7 +169,7 @@ class CarTModel(mesa.Model):
         self._substeps += 1
         if self._substeps % self.n_field == 0:
             self.cytokines.advance()
-            self._il2_pM = self.cytokines.concentration_pM("IL2")
+            self._il2_pM = self.cytokines.concentration_pM(PROLIFERATION_CYTOKINE)
             self._chemo_pM = self.cytokines.concentration_pM(self.config.car_t.chemotaxis.cytokine)
         self.minutes = self._substeps * self.dt
 
@@ -195,7 +195,7 @@ class CarTModel(mesa.Model):
         out["kills_total"] = self.cart.kills_total
         out["divisions_tumor_total"] = self.tumor.divisions
         out["cells_infused"] = self.cells_infused
-        for name in CYTOKINES:
+        for name in self.cytokines.names:
             field = self.cytokines.fields[name]
             out[f"{name}_total"] = float(field.sum())
             out[f"{name}_max"] = float(field.max()) * self.cytokines.to_pM
@@ -205,7 +205,7 @@ class CarTModel(mesa.Model):
         keys = ["day", "tumor_total", *(f"tumor_{p}" for p in self.phenotypes), "cart_total",
                 *(f"cart_{s}" for s in CAR_T_STATES), *(f"cart_product_{d.name}" for d in self.designs),
                 "kills_total", "divisions_tumor_total", "cells_infused"]
-        keys += [f"{n}_{k}" for n in CYTOKINES for k in ("total", "max")]
+        keys += [f"{n}_{k}" for n in self.cytokines.names for k in ("total", "max")]
         return {k: (lambda m, k=k: m._census[k]) for k in keys}
 
     def snapshot(self) -> Snapshot:
@@ -228,7 +228,7 @@ class CarTModel(mesa.Model):
             tumor_antigen=np.ascontiguousarray(antigen.transpose(0, 2, 1)),
             tcell_state=state.T.copy(),
             dead_age_h=dead_age.T.copy(),
-            cytokines={n: self.cytokines.concentration_pM(n).T.astype(np.float32) for n in CYTOKINES},
+            cytokines={n: self.cytokines.concentration_pM(n).T.astype(np.float32) for n in self.cytokines.names},
         )
 
     @property
