@@ -72,9 +72,9 @@ def parameters_markdown() -> str:
         "Activation rules (`products[i].activation.rule`):",
         "",
     ]
-    from cartsim.config.schema import CarcadeActivation, ThresholdActivation
+    from cartsim.config.schema import ACTIVATION_CONFIGS
 
-    for cls in (ThresholdActivation, CarcadeActivation):
+    for cls in ACTIVATION_CONFIGS:
         inst = cls()
         for path, unit, default, rng, source in _rows(cls, inst, f"activation ({inst.rule})."):
             lines.append(f"- `{path}` = {default} {unit} ({rng}): {source}")

@@ -8,9 +8,11 @@ molecules per cell). Conversion to per-step probabilities happens only in :mod:`
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from cartsim.agents.gates import LOGIC_GATES, gate
 
 
 def P(default: Any, unit: str, source: str, **constraints: Any) -> Any:
@@ -173,7 +175,10 @@ class CarcadeActivation(Section):
     beta: float = P(0.01, "-", "CARCADE default", gt=0, le=100)
 
 
-Activation = Annotated[ThresholdActivation | CarcadeActivation, Field(discriminator="rule")]
+#: The activation rules' settings, told apart by ``rule``; each rule's binding function is the
+#: entry of the same name in :data:`cartsim.agents.car.ACTIVATION_RULES`.
+ACTIVATION_CONFIGS: tuple[type[Section], ...] = (ThresholdActivation, CarcadeActivation)
+Activation = Annotated[Union[ACTIVATION_CONFIGS], Field(discriminator="rule")]  # noqa: UP007
 
 
 class ProductConfig(Section):
@@ -181,17 +186,34 @@ class ProductConfig(Section):
 
     name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")
     targets: list[str] = Field(min_length=1, max_length=4)
-    logic: Literal["single", "or", "and"] = P(
-        "single", "-", "single: one antigen; or: either antigen activates; and: both needed"
+    logic: str = Field(
+        "single",
+        json_schema_extra={
+            "unit": "-", "enum": list(LOGIC_GATES),
+            "source": "logic gate (cartsim.agents.gates.LOGIC_GATES): "
+            + "; ".join(f"{name}: {g.meaning}" for name, g in LOGIC_GATES.items()),
+        },
     )
     activation: Activation = ThresholdActivation()
 
+    @field_validator("logic")
+    @classmethod
+    def _known_gate(cls, v: str) -> str:
+        gate(v)  # a ValueError naming the gates
+        return v
+
     @model_validator(mode="after")
     def _logic_matches_targets(self) -> ProductConfig:
-        if self.logic == "single" and len(self.targets) != 1:
-            raise ValueError("logic 'single' takes exactly one target; use 'or' or 'and' for several")
-        if self.logic in ("or", "and") and len(self.targets) < 2:
-            raise ValueError(f"logic '{self.logic}' needs at least two targets")
+        g = gate(self.logic)
+        n = len(self.targets)
+        if n < g.min_targets or n > g.max_targets:
+            several = [name for name, o in LOGIC_GATES.items() if o.min_targets <= n <= o.max_targets]
+            if g.min_targets == g.max_targets:
+                takes = f"exactly {g.min_targets} target{'s' if g.min_targets > 1 else ''}"
+            else:
+                takes = f"{g.min_targets} to {g.max_targets} targets"
+            raise ValueError(f"logic '{self.logic}' takes {takes}, not {n}"
+                             + (f"; for {n} use {', '.join(repr(x) for x in several)}" if several else ""))
         if len(set(self.targets)) != len(self.targets):
             raise ValueError("targets must not repeat")
         return self
