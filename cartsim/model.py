@@ -30,7 +30,7 @@ from cartsim.agents.cart import EXHAUSTED, CarTPopulation
 from cartsim.agents.tumor import TumorPopulation
 from cartsim.config import ConfigError, ExperimentConfig, apply_overrides, parse_config, resolve_shortcuts
 from cartsim.config.loading import read_yaml
-from cartsim.environment.cytokines import CYTOKINES, CytokineFields
+from cartsim.environment.cytokines import PROLIFERATION_CYTOKINE, CytokineFields
 from cartsim.environment.tissue import Tissue
 from cartsim.snapshot import Snapshot
 
@@ -96,7 +96,7 @@ class CarTModel(mesa.Model):
         self.populations = [self.tumor, self.cart]
         self.tissue.populations = self.populations
         self.cytokines = CytokineFields(self.tissue, c, self.n_field * self.dt)
-        self._il2_pM = self.cytokines.concentration_pM("IL2")
+        self._il2_pM = self.cytokines.concentration_pM(PROLIFERATION_CYTOKINE)
         self._chemo_pM = self.cytokines.concentration_pM(c.car_t.chemotaxis.cytokine)
         product_index = {p.name: i for i, p in enumerate(c.products)}
         self._doses = sorted(
@@ -172,7 +172,7 @@ class CarTModel(mesa.Model):
         self._substeps += 1
         if self._substeps % self.n_field == 0:
             self.cytokines.advance()
-            self._il2_pM = self.cytokines.concentration_pM("IL2")
+            self._il2_pM = self.cytokines.concentration_pM(PROLIFERATION_CYTOKINE)
             self._chemo_pM = self.cytokines.concentration_pM(self.config.car_t.chemotaxis.cytokine)
         self.minutes = self._substeps * self.dt
 
@@ -188,7 +188,7 @@ class CarTModel(mesa.Model):
         for pop in self.populations:
             out.update(pop.census())
         out["cells_infused"] = self.cells_infused
-        for name in CYTOKINES:
+        for name in self.cytokines.names:
             field = self.cytokines.fields[name]
             out[f"{name}_total"] = float(field.sum())
             out[f"{name}_max"] = float(field.max()) * self.cytokines.to_pM
@@ -196,7 +196,7 @@ class CarTModel(mesa.Model):
 
     def _reporters(self) -> dict[str, Any]:
         keys = ["day", *(k for pop in self.populations for k in pop.census_columns()), "cells_infused"]
-        keys += [f"{n}_{k}" for n in CYTOKINES for k in ("total", "max")]
+        keys += [f"{n}_{k}" for n in self.cytokines.names for k in ("total", "max")]
         return {k: (lambda m, k=k: m._census[k]) for k in keys}
 
     # ------------------------------------------------------------------ Mesa agents, made on demand
@@ -234,7 +234,7 @@ class CarTModel(mesa.Model):
             tumor_antigen=yx(layers.pop("tumor_antigen")),
             tcell_state=yx(layers.pop("tcell_state")),
             dead_age_h=yx(dead_age),
-            cytokines={n: self.cytokines.concentration_pM(n).T.astype(np.float32) for n in CYTOKINES},
+            cytokines={n: self.cytokines.concentration_pM(n).T.astype(np.float32) for n in self.cytokines.names},
         )
 
     @property

@@ -21,6 +21,10 @@ import pandas as pd
 
 RESPONSE_FRACTION = 0.25
 RELAPSE_FRACTION = 0.5
+#: The cytokine whose peak is the cytokine-release-syndrome signal (``peak_IL6_pM``): the
+#: ``crs_proxy`` of :data:`cartsim.config.schema.CYTOKINE_ROLES` (this module imports nothing
+#: from cartsim; a test checks that the two agree).
+CRS_PROXY = "IL6"
 
 
 def _negative_fraction(row: pd.Series, phenotype_cols: list[str], antigen: str | None = None) -> float:
@@ -90,8 +94,9 @@ def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[f
         summary[key] = int(round(summary[key]))  # agent counts are whole cells
     relapse_idx = summary.pop("_relapse_index")
     last = ts.iloc[-1]
-    # the well-mixed mode has no cytokine fields
-    il6 = ts["IL6_max"].to_numpy(float) if "IL6_max" in ts else np.full(len(ts), math.nan)
+    # IL-6 is the CRS proxy; the well-mixed mode has no cytokine fields
+    crs = f"{CRS_PROXY}_max"
+    il6 = ts[crs].to_numpy(float) if crs in ts else np.full(len(ts), math.nan)
     summary.update({
         "antigen_negative_fraction_end": _negative_fraction(last, pheno_cols),
         "antigen_negative_fraction_at_relapse": (

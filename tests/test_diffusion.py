@@ -22,7 +22,7 @@ from scipy.sparse.linalg import expm_multiply, spsolve
 from scipy.special import ive
 
 import cartsim.environment.diffusion as diffusion_mod
-from cartsim.environment.cytokines import CYTOKINES, NEGLIGIBLE, CytokineFields
+from cartsim.environment.cytokines import NEGLIGIBLE, CytokineFields
 from cartsim.environment.diffusion import (
     SECONDS_PER_MINUTE,
     DiffusionDecaySolver,
@@ -693,7 +693,7 @@ def test_cytokine_advance_matches_a_step_per_field(stirred: bool) -> None:
         )
         for name, p in fields.params.items()
     }
-    ref = {name: np.zeros((w, h)) for name in CYTOKINES}
+    ref = {name: np.zeros((w, h)) for name in fields.names}
     rng = np.random.default_rng(20)
     for i in range(340):  # IL-6 (half-life 1 h) needs ~45 half-lives to fall below NEGLIGIBLE
         if i < 40 and i % 8 < 5:  # bursts of secretion and killing, then quiet
@@ -706,7 +706,7 @@ def test_cytokine_advance_matches_a_step_per_field(stirred: bool) -> None:
             fields.fields["IFNg"][5, 7] += 500.0
             ref["IFNg"][5, 7] += 500.0
         for name, p in fields.params.items():
-            rate = p.secretion_per_activated_cell_per_min
+            rate = p.secreted_by["activated_cart"]
             source = (fields.pending[name] + rate * fields.cell_minutes) / interval
             new = ref_solvers[name].step(ref[name], source)
             if stirred:
@@ -714,12 +714,12 @@ def test_cytokine_advance_matches_a_step_per_field(stirred: bool) -> None:
             new[new < NEGLIGIBLE] = 0.0
             ref[name] = new
         fields.advance()
-        for name in CYTOKINES:
+        for name in fields.names:
             got = fields.fields[name]
             assert got.dtype == np.float32 and got.min() >= 0.0
             scale = max(ref[name].max(), 1e-9)
             np.testing.assert_allclose(got, ref[name], rtol=0, atol=3e-6 * scale)
         assert not fields.cell_minutes.any() and not any(a.any() for a in fields.pending.values())
     # long after the last release every field is exactly zero again, and skipped
-    for name in CYTOKINES:
+    for name in fields.names:
         assert not fields.fields[name].any() and not ref[name].any()

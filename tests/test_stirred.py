@@ -87,8 +87,8 @@ def test_cytokines_are_uniform_with_the_exact_well_mixed_amount():
     cfg = stirred(tissue={"width": 30, "height": 30}, tumor={"initial": {"cells": 1}}, dosing=[])
     model = CarTModel(cfg, rng=1)
     fields = model.cytokines
-    k = math.log(2) / cfg.cytokines.IL2.half_life_min
-    rate = cfg.cytokines.IL2.secretion_per_activated_cell_per_min
+    k = math.log(2) / cfg.cytokines["IL2"].half_life_min
+    rate = cfg.cytokines["IL2"].secretion_per_activated_cell_per_min
     minutes = 0.0
     for _ in range(12):
         fields.secrete(np.array([3]), np.array([4]), fields.interval)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from cartsim.config.schema import ExperimentConfig, Section
+from cartsim.config.schema import CYTOKINE_ROLES, DEFAULT_CYTOKINES, ExperimentConfig, Section
+
+# Sources of the entries of a mapping that has fixed defaults, by the mapping's path.
+_ENTRY_SOURCES = {"cytokines": {name: source for name, (_, source) in DEFAULT_CYTOKINES.items()}}
 
 
 def _range(field) -> str:
@@ -27,9 +30,15 @@ def _rows(model: type[BaseModel], instance: BaseModel, prefix: str):
                 yield (path, "", "", "", extra["source"])
             yield from _rows(type(value), value, path + ".")
         elif isinstance(value, dict) and value and all(isinstance(v, Section) for v in value.values()):
-            key, first = next(iter(value.items()))
-            yield (path, "", "", "", f"mapping of name → settings (default: {', '.join(value)})")
-            yield from _rows(type(first), first, f"{path}.<{key}>.")
+            yield (path, "", "", "", extra.get("source") or f"mapping of name → settings (default: {', '.join(value)})")
+            entry_sources = _ENTRY_SOURCES.get(path)
+            if entry_sources:  # entries that are always there, each with its own sources
+                for key, entry in value.items():
+                    yield (f"{path}.{key}", "", "", "", entry_sources.get(key, ""))
+                    yield from _rows(type(entry), entry, f"{path}.{key}.")
+            else:  # an example entry
+                key, first = next(iter(value.items()))
+                yield from _rows(type(first), first, f"{path}.<{key}>.")
         elif isinstance(value, list) and value and all(isinstance(v, Section) for v in value):
             yield (path, "", "", "", "list of entries (default: one)")
             yield from _rows(type(value[0]), value[0], f"{path}[i].")
@@ -55,12 +64,17 @@ def parameters_markdown() -> str:
         lines.append(f"| `{path}` | {unit} | {default} | {rng} | {source} |")
     lines += [
         "",
+        "Cytokine roles (`CYTOKINE_ROLES` in `cartsim/config/schema.py`): "
+        + "; ".join(f"{role}: {name}" for role, name in CYTOKINE_ROLES.items())
+        + ". A cytokine added under `cytokines:` must give `diffusivity_um2_per_s` and `half_life_min`; "
+        "its rates default to 0.",
+        "",
         "Activation rules (`products[i].activation.rule`):",
         "",
     ]
-    from cartsim.config.schema import CarcadeActivation, ThresholdActivation
+    from cartsim.config.schema import ACTIVATION_CONFIGS
 
-    for cls in (ThresholdActivation, CarcadeActivation):
+    for cls in ACTIVATION_CONFIGS:
         inst = cls()
         for path, unit, default, rng, source in _rows(cls, inst, f"activation ({inst.rule})."):
             lines.append(f"- `{path}` = {default} {unit} ({rng}): {source}")

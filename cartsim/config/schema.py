@@ -7,11 +7,12 @@ molecules per cell). Conversion to per-step probabilities happens only in :mod:`
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from cartsim.units import AVOGADRO, molecules_to_pM, site_volume_litre  # noqa: F401  (re-exported for callers)
+from cartsim.agents.gates import LOGIC_GATES, gate
 
 
 def P(default: Any, unit: str, source: str, **constraints: Any) -> Any:
@@ -174,7 +175,10 @@ class CarcadeActivation(Section):
     beta: float = P(0.01, "-", "CARCADE default", gt=0, le=100)
 
 
-Activation = Annotated[ThresholdActivation | CarcadeActivation, Field(discriminator="rule")]
+#: The activation rules' settings, told apart by ``rule``; each rule's binding function is the
+#: entry of the same name in :data:`cartsim.agents.car.ACTIVATION_RULES`.
+ACTIVATION_CONFIGS: tuple[type[Section], ...] = (ThresholdActivation, CarcadeActivation)
+Activation = Annotated[Union[ACTIVATION_CONFIGS], Field(discriminator="rule")]  # noqa: UP007
 
 
 class ProductConfig(Section):
@@ -182,25 +186,42 @@ class ProductConfig(Section):
 
     name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")
     targets: list[str] = Field(min_length=1, max_length=4)
-    logic: Literal["single", "or", "and"] = P(
-        "single", "-", "single: one antigen; or: either antigen activates; and: both needed"
+    logic: str = Field(
+        "single",
+        json_schema_extra={
+            "unit": "-", "enum": list(LOGIC_GATES),
+            "source": "logic gate (cartsim.agents.gates.LOGIC_GATES): "
+            + "; ".join(f"{name}: {g.meaning}" for name, g in LOGIC_GATES.items()),
+        },
     )
     activation: Activation = ThresholdActivation()
 
+    @field_validator("logic")
+    @classmethod
+    def _known_gate(cls, v: str) -> str:
+        gate(v)  # a ValueError naming the gates
+        return v
+
     @model_validator(mode="after")
     def _logic_matches_targets(self) -> ProductConfig:
-        if self.logic == "single" and len(self.targets) != 1:
-            raise ValueError("logic 'single' takes exactly one target; use 'or' or 'and' for several")
-        if self.logic in ("or", "and") and len(self.targets) < 2:
-            raise ValueError(f"logic '{self.logic}' needs at least two targets")
+        g = gate(self.logic)
+        n = len(self.targets)
+        if n < g.min_targets or n > g.max_targets:
+            several = [name for name, o in LOGIC_GATES.items() if o.min_targets <= n <= o.max_targets]
+            if g.min_targets == g.max_targets:
+                takes = f"exactly {g.min_targets} target{'s' if g.min_targets > 1 else ''}"
+            else:
+                takes = f"{g.min_targets} to {g.max_targets} targets"
+            raise ValueError(f"logic '{self.logic}' takes {takes}, not {n}"
+                             + (f"; for {n} use {', '.join(repr(x) for x in several)}" if several else ""))
         if len(set(self.targets)) != len(self.targets):
             raise ValueError("targets must not repeat")
         return self
 
 
 class ChemotaxisConfig(Section):
-    enabled: bool = P(False, "-", "chemotaxis up the IFN-γ gradient; off by default")
-    cytokine: Literal["IL2", "IFNg", "IL6"] = P("IFNg", "-", "chemoattractant field")
+    enabled: bool = P(False, "-", "chemotaxis up a cytokine gradient (IFN-γ by default); off by default")
+    cytokine: str = P("IFNg", "-", "chemoattractant field: the name of one of the configured cytokines")
     strength: float = P(
         0.5, "probability",
         "chance that a turning T cell picks the steepest uphill direction instead of a random one "
@@ -270,55 +291,94 @@ class CarTConfig(Section):
 
 # --------------------------------------------------------------------------------------- cytokines
 class CytokineConfig(Section):
-    """One diffusing cytokine: transport, decay and secretion."""
+    """One diffusing cytokine: transport, decay, and which cells release it at what rate.
 
-    diffusivity_um2_per_s: float = P(10.0, "µm²/s", "see per-cytokine defaults", ge=0, le=1e4)
-    half_life_min: float = P(30.0, "minutes", "see per-cytokine defaults", gt=0, le=1e6)
+    Each rate names its source, the kind of cell that releases the cytokine (the registry of
+    sources is :data:`cartsim.environment.cytokines.SOURCES`): ``activated_cart``, every
+    activated CAR-T cell, at a steady rate; ``tumor_kill``, a tumor cell killed by a CAR-T, at
+    once, at its site. A cytokine added by a config entry must state its diffusivity and
+    half-life (no value is assumed for it); its rates default to 0 (no source).
+    """
+
+    diffusivity_um2_per_s: float = P(..., "µm²/s", "see per-cytokine defaults", ge=0, le=1e4)
+    half_life_min: float = P(..., "minutes", "see per-cytokine defaults", gt=0, le=1e6)
     secretion_per_activated_cell_per_min: float = P(
-        0.0, "molecules/cell/min", "see per-cytokine defaults", ge=0, le=1e7
+        0.0, "molecules/cell/min",
+        "source activated_cart: secreted by every activated CAR-T cell; see per-cytokine defaults",
+        ge=0, le=1e7,
     )
-    release_per_kill: float = P(0.0, "molecules/kill", "see per-cytokine defaults", ge=0, le=1e9)
+    release_per_kill: float = P(
+        0.0, "molecules/kill",
+        "source tumor_kill: released at the site of every tumor cell a CAR-T kills; see "
+        "per-cytokine defaults",
+        ge=0, le=1e9,
+    )
 
 
-class CytokinesConfig(Section):
-    IL2: CytokineConfig = Field(
+#: The cytokines every experiment has, with their values and sources. A ``cytokines:`` entry
+#: of the same name changes only the keys it gives; an entry of another name adds a cytokine.
+DEFAULT_CYTOKINES: dict[str, tuple[CytokineConfig, str]] = {
+    "IL2": (
         CytokineConfig(
             diffusivity_um2_per_s=10.0,  # ARCADE; Busse et al. 2010 PNAS
             half_life_min=12.9,  # serum half-life 12.9 min (Konrad et al. 1990)
             secretion_per_activated_cell_per_min=293.0,  # CARCADE CD4 CAR-T
         ),
-        json_schema_extra={
-            "unit": "-",
-            "source": "D = 10 µm²/s (ARCADE; Busse et al. 2010 PNAS); half-life 12.9 min (Konrad "
-            "et al. 1990); 293 molecules/cell/min when active (CARCADE CD4 CAR-T)",
-        },
-    )
-    IFNg: CytokineConfig = Field(
+        "D = 10 µm²/s (ARCADE; Busse et al. 2010 PNAS); half-life 12.9 min (Konrad et al. 1990); "
+        "293 molecules/cell/min when active (CARCADE CD4 CAR-T)",
+    ),
+    "IFNg": (
         CytokineConfig(
             diffusivity_um2_per_s=1.45,  # Liao et al. 2014
             half_life_min=30.0,  # assumed
             secretion_per_activated_cell_per_min=300.0,  # assumed, same order as IL-2
         ),
-        json_schema_extra={
-            "unit": "-",
-            "source": "D ≈ 1.45 µm²/s (Liao et al. 2014); half-life 30 min and secretion "
-            "300 molecules/cell/min assumed (same order as IL-2); cytokine range ~250 µm with "
-            "10-30 min time constants (Francis & Palsson 1997)",
-        },
-    )
-    IL6: CytokineConfig = Field(
+        "D ≈ 1.45 µm²/s (Liao et al. 2014); half-life 30 min and secretion 300 molecules/cell/min "
+        "assumed (same order as IL-2); cytokine range ~250 µm with 10-30 min time constants "
+        "(Francis & Palsson 1997)",
+    ),
+    "IL6": (
         CytokineConfig(
             diffusivity_um2_per_s=10.0,  # assumed, a 21 kDa protein like IL-2 (15 kDa)
             half_life_min=60.0,  # between minutes i.v. and ~5 h s.c.
             secretion_per_activated_cell_per_min=50.0,  # CRS proxy, assumed
             release_per_kill=1000.0,  # CRS proxy, assumed
         ),
-        json_schema_extra={
-            "unit": "-",
-            "source": "CRS proxy released in proportion to CAR-T activation and killing (relative "
-            "scale assumed); half-life between minutes i.v. and ~5 h s.c.; D assumed as for IL-2",
-        },
-    )
+        "CRS proxy released in proportion to CAR-T activation and killing (relative scale "
+        "assumed); half-life between minutes i.v. and ~5 h s.c.; D assumed as for IL-2",
+    ),
+}
+
+#: The cytokines the model itself reads, by role, in this one place. ``proliferation``: its
+#: field boosts CAR-T division (``car_t.il2_max_boost``, ``car_t.il2_half_max_pM``);
+#: ``crs_proxy``: the cytokine-release-syndrome signal of the summaries (``peak_IL6_pM``) and of
+#: the page. Both are default cytokines, so every validated config has them. The chemoattractant
+#: is chosen per experiment instead (``car_t.chemotaxis.cytokine``).
+CYTOKINE_ROLES: dict[str, str] = {"proliferation": "IL2", "crs_proxy": "IL6"}
+
+#: Words a cytokine may not be called: its columns ``<name>_total`` would be the time series'
+#: own ``tumor_total``, ``cart_total`` and ``kills_total``.
+_RESERVED_CYTOKINE_NAMES = {"tumor", "cart", "kills"}
+
+
+def default_cytokines() -> dict[str, CytokineConfig]:
+    return {name: c for name, (c, _) in DEFAULT_CYTOKINES.items()}
+
+
+def _with_default_cytokines(value: Any) -> Any:
+    """A ``cytokines:`` mapping over the defaults: named defaults are updated key by key, new
+    names are added after them. Anything else is left for validation to report."""
+    if not isinstance(value, dict):
+        return value
+    merged: dict[Any, Any] = {}
+    for name, default in default_cytokines().items():
+        given = value.get(name)
+        if isinstance(given, dict):
+            merged[name] = {**default.model_dump(), **given}
+        else:
+            merged[name] = default if name not in value else given
+    merged.update({k: v for k, v in value.items() if k not in merged})
+    return merged
 
 
 # --------------------------------------------------------------------------------------- dosing
@@ -391,7 +451,14 @@ class ExperimentConfig(Section):
     products: list[ProductConfig] = Field(
         default_factory=lambda: [ProductConfig(name="CAR19", targets=["CD19"])], min_length=1
     )
-    cytokines: CytokinesConfig = CytokinesConfig()
+    cytokines: Annotated[dict[str, CytokineConfig], BeforeValidator(_with_default_cytokines)] = Field(
+        default_factory=default_cytokines,
+        json_schema_extra={
+            "unit": "-",
+            "source": "mapping of cytokine name → settings; IL2, IFNg and IL6 are always there "
+            "(an entry of their name changes only the keys it gives), other names add a cytokine",
+        },
+    )
     dosing: list[InfusionConfig] = Field(
         default_factory=lambda: [InfusionConfig(product="CAR19")], min_length=0
     )
@@ -404,9 +471,27 @@ class ExperimentConfig(Section):
                 raise ValueError(f"antigen name {name!r} must be letters, digits, '_' or '-'")
         return v
 
+    @field_validator("cytokines")
+    @classmethod
+    def _cytokine_names(cls, v: dict[str, CytokineConfig]) -> dict[str, CytokineConfig]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,19}", name):
+                raise ValueError(f"cytokine name {name!r} must be a letter then letters or digits "
+                                 "(at most 20), e.g. TNFa or IL10")
+            if name.lower() in _RESERVED_CYTOKINE_NAMES:
+                raise ValueError(f"cytokine name {name!r} is taken by the time series "
+                                 f"({name}_total); choose another")
+        return v
+
     @model_validator(mode="after")
     def _cross_references(self) -> ExperimentConfig:
         antigens = list(self.antigens)
+        chemo = self.car_t.chemotaxis.cytokine
+        if chemo not in self.cytokines:
+            raise ValueError(
+                f"car_t.chemotaxis.cytokine: unknown cytokine {chemo!r}; the configured cytokines "
+                f"are {', '.join(self.cytokines)}"
+            )
         names = [p.name for p in self.products]
         if len(set(names)) != len(names):
             raise ValueError("products: names must be unique")

@@ -1,4 +1,12 @@
-"""Cytokine fields (IL-2, IFN-γ, IL-6) on the tissue grid, as Mesa property layers.
+"""Cytokine fields on the tissue grid, as Mesa property layers: one per configured cytokine.
+
+The cytokines are a registry built from the config (``cytokines:``, by default IL-2, IFN-γ and
+IL-6; :data:`cartsim.config.schema.DEFAULT_CYTOKINES`): each :class:`Cytokine` says how it
+diffuses and decays and which cells release it at what rate (:data:`SOURCES`). Adding a
+cytokine is one config entry; it is then advanced, recorded (``<name>_total``, ``<name>_max``),
+pictured in snapshots and on the page, and can be the chemoattractant. The cytokines the model
+reads by role (IL-2 for proliferation, IL-6 as the CRS proxy) are named in
+:data:`cartsim.config.schema.CYTOKINE_ROLES`.
 
 Each field holds molecules per site. Cells add to a source accumulator as they secrete or kill;
 every ``cytokine_dt_min`` the accumulated amount is released as a constant-rate source over the
@@ -9,13 +17,57 @@ so the cost tracks where cytokine actually is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from types import MappingProxyType
+from collections.abc import Mapping
+
 import numpy as np
 
-from cartsim.config.schema import molecules_to_pM
+from cartsim.config.errors import ConfigError
+from cartsim.config.schema import CYTOKINE_ROLES, CytokineConfig
+from cartsim.units import molecules_to_pM
 from cartsim.environment.diffusion import DiffusionDecaySolver
 
-CYTOKINES = ("IL2", "IFNg", "IL6")
 NEGLIGIBLE = 1e-9  # molecules per site
+
+#: The kinds of cell that release cytokine: source name -> (the rate's key in a ``cytokines:``
+#: entry, its unit, how the cells deliver it). A new source (a new secreting cell kind) is one
+#: entry here, one rate in :class:`~cartsim.config.schema.CytokineConfig`, and the call that
+#: deposits it (like :meth:`CytokineFields.secrete`).
+SOURCES: Mapping[str, tuple[str, str, str]] = MappingProxyType({
+    "activated_cart": ("secretion_per_activated_cell_per_min", "molecules/cell/min",
+                       "every activated CAR-T cell, steadily, at its site"),
+    "tumor_kill": ("release_per_kill", "molecules/kill",
+                   "a tumor cell killed by a CAR-T, at once, at its site"),
+})
+
+#: The cytokine whose field boosts CAR-T division.
+PROLIFERATION_CYTOKINE = CYTOKINE_ROLES["proliferation"]
+
+
+@dataclass(frozen=True)
+class Cytokine:
+    """One registered cytokine: transport, decay, and the rate of each of its sources."""
+
+    name: str
+    diffusivity_um2_per_s: float
+    half_life_min: float
+    secreted_by: Mapping[str, float]  # source (a key of SOURCES) -> rate in that source's unit
+
+    @classmethod
+    def from_config(cls, name: str, c: CytokineConfig) -> Cytokine:
+        return cls(name, c.diffusivity_um2_per_s, c.half_life_min,
+                   MappingProxyType({source: getattr(c, key) for source, (key, _, _) in SOURCES.items()}))
+
+
+def cytokine_registry(config) -> dict[str, Cytokine]:
+    """The experiment's cytokines by name, in config order; every role's cytokine must be there."""
+    registry = {name: Cytokine.from_config(name, c) for name, c in config.cytokines.items()}
+    for role, name in CYTOKINE_ROLES.items():
+        if name not in registry:
+            raise ConfigError(f"cytokines: {name} is missing; the model needs it as the {role} "
+                              f"cytokine (cytokines configured: {', '.join(registry) or 'none'})")
+    return registry
 
 
 class CytokineFields:
@@ -25,7 +77,12 @@ class CytokineFields:
         self.interval = interval_min
         self.to_pM = molecules_to_pM(config.tissue.site_um)
         shape = (tissue.width, tissue.height)
-        self.params = {name: getattr(config.cytokines, name) for name in CYTOKINES}
+        self.params = cytokine_registry(config)
+        self.names: tuple[str, ...] = tuple(self.params)
+        for name in self.names:
+            if hasattr(tissue.grid, name):
+                raise ConfigError(f"cytokines.{name}: the tissue grid already has an attribute "
+                                  f"{name!r}; give the cytokine another name")
         self.fields: dict[str, np.ndarray] = {}
         self.solvers: dict[str, DiffusionDecaySolver] = {}
         self.pending: dict[str, np.ndarray] = {}
@@ -39,11 +96,11 @@ class CytokineFields:
             self.pending[name] = np.zeros(shape)  # molecules released by kills this interval
         # Each field's DCT coefficients after its last advance, and a copy of the field as then
         # written, so the next advance can skip the forward transform while the field is unchanged.
-        self._coeffs: dict[str, np.ndarray | None] = dict.fromkeys(CYTOKINES)
-        self._shown: dict[str, np.ndarray | None] = dict.fromkeys(CYTOKINES)
+        self._coeffs: dict[str, np.ndarray | None] = dict.fromkeys(self.names)
+        self._shown: dict[str, np.ndarray | None] = dict.fromkeys(self.names)
         self.cell_minutes = np.zeros(shape)  # activated-CAR-T minutes per site this interval
-        self._has_source = dict.fromkeys(CYTOKINES, False)
-        self.released = dict.fromkeys(CYTOKINES, 0.0)  # molecules released so far
+        self._has_source = dict.fromkeys(self.names, False)
+        self.released = dict.fromkeys(self.names, 0.0)  # molecules released so far
 
     def secrete(self, x: np.ndarray, y: np.ndarray, minutes: float) -> None:
         """Activated CAR-T at sites (x, y) secrete for ``minutes``."""
@@ -52,17 +109,19 @@ class CytokineFields:
         # one site holds at most one CAR-T, so plain fancy-index addition is safe
         self.cell_minutes[x, y] += minutes
         for name, p in self.params.items():
-            rate = p.secretion_per_activated_cell_per_min
+            rate = p.secreted_by["activated_cart"]
             if rate > 0:
                 self.released[name] += rate * minutes * x.size
                 self._has_source[name] = True
 
     def release_on_kill(self, sites: list[tuple[int, int]]) -> None:
+        """Tumor cells killed at ``sites`` release their cytokines there."""
         for name, p in self.params.items():
-            if p.release_per_kill > 0 and sites:
+            amount = p.secreted_by["tumor_kill"]
+            if amount > 0 and sites:
                 for x, y in sites:
-                    self.pending[name][x, y] += p.release_per_kill
-                self.released[name] += p.release_per_kill * len(sites)
+                    self.pending[name][x, y] += amount
+                self.released[name] += amount * len(sites)
                 self._has_source[name] = True
 
     def advance(self) -> None:
@@ -88,13 +147,13 @@ class CytokineFields:
                 continue
             solver = self.solvers[name]
             p = self.params[name]
-            rate = p.secretion_per_activated_cell_per_min if has_source else 0.0
+            rate = p.secreted_by["activated_cart"] if has_source else 0.0
             if rate > 0.0 and secreted is None:
                 secreted = bool(self.cell_minutes.any())
             secreting = rate > 0.0 and bool(secreted)
             pending = self.pending[name]
             # pending only ever holds kill releases, so it is non-zero only for such cytokines
-            killed = has_source and p.release_per_kill > 0.0 and bool(pending.any())
+            killed = has_source and p.secreted_by["tumor_kill"] > 0.0 and bool(pending.any())
 
             if self.stirred:
                 # The field is uniform: only the mean matters, and diffusion conserves it.

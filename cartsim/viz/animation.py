@@ -138,7 +138,8 @@ def animate(config: ExperimentConfig, out: str | os.PathLike, *, every_h: float 
         out: output file; ``.gif`` always works, ``.mp4`` needs ffmpeg on the PATH.
         every_h: simulated hours between frames (> 0).
         fps: frames per second of the animation.
-        overlay: a cytokine (``IL2``, ``IFNg``, ``IL6``) to show under the cells, or None.
+        overlay: the name of one of the experiment's cytokines (``IL2``, ``IFNg``, ``IL6``, or one
+            added in its ``cytokines:``) to show under the cells, or None.
         seed: random seed (default: the config's).
         progress: show a progress bar.
 

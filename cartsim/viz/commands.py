@@ -112,8 +112,9 @@ def register(subparsers) -> None:
     p.add_argument("--every", type=float, default=6.0, metavar="HOURS",
                    help="simulated hours between frames (default 6)")
     p.add_argument("--fps", type=int, default=8, help="frames per second (default 8)")
-    p.add_argument("--overlay", choices=["IL2", "IFNg", "IL6"],
-                   help="show a cytokine's concentration under the cells")
+    p.add_argument("--overlay", metavar="CYTOKINE",
+                   help="show a cytokine's concentration under the cells: the name of one of the "
+                   "experiment's cytokines (IL2, IFNg, IL6 and any added in its cytokines: section)")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                    help="override a config value by dotted path, e.g. --set dosing.0.cells=500; repeatable")
     p.add_argument("--seed", type=int, help="random seed (default: the config's)")

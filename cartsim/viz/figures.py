@@ -19,10 +19,12 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from cartsim.config.schema import CYTOKINE_ROLES
 from cartsim.io import write_atomic
 from cartsim.snapshot import CAR_T_STATES, Snapshot
 from cartsim.viz.tissue_image import (
     CAR_T_COLOURS,
+    cytokine_label,
     legend_handles,
     overlay_colormap,
     overlay_range,
@@ -35,7 +37,6 @@ __all__ = ["save_figure", "save_run_figures", "snapshots_figure", "timeseries_fi
 DEFAULT_DPI = 120
 MAX_COLUMNS = 6
 _PHENOTYPE_RE = re.compile(r"([^+-]+)([+-])")
-_CYTOKINE_LABELS = {"IL2": "IL-2", "IL6": "IL-6", "IFNG": "IFN-γ", "TNF": "TNF-α", "IL10": "IL-10"}
 _CYTOKINE_COLOURS = ["#0072B2", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#999933"]
 _IL6_COLOUR = "#D55E00"
 
@@ -81,12 +82,8 @@ def _line_colour(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
     return rgb
 
 
-def _cytokine_label(name: str) -> str:
-    return _CYTOKINE_LABELS.get(name.upper().replace("-", ""), name)
-
-
-def _is_il6(name: str) -> bool:
-    return name.upper().replace("-", "") == "IL6"
+def _is_crs_proxy(name: str) -> bool:
+    return name == CYTOKINE_ROLES["crs_proxy"]
 
 
 def _value_at(days: np.ndarray, values: np.ndarray, day: float) -> float:
@@ -190,21 +187,21 @@ def timeseries_figure(ts: pd.DataFrame, summary: dict | None = None) -> Figure:
     ax_k.set_ylabel("tumor cells killed\n(cumulative)")
     ax_k.set_title("(c) Cumulative CAR-T kills", loc="left", fontweight="bold")
 
-    # (d) cytokine peaks, log y; IL-6 = CRS proxy emphasised.
+    # (d) cytokine peaks, log y; the CRS proxy (IL-6) emphasised.
     reserved = ("tumor_", "cart_", "kills_")
     cytokines = [c[: -len("_max")] for c in ts.columns
                  if c.endswith("_max") and not c.startswith(reserved)]
     others = iter(_CYTOKINE_COLOURS)
     plotted = False
-    for name in sorted(cytokines, key=_is_il6):  # IL-6 last, on top
+    for name in sorted(cytokines, key=_is_crs_proxy):  # the CRS proxy last, on top
         values = ts[f"{name}_max"].to_numpy(dtype=float)
         values = np.where(values > 0, values, np.nan)
-        if _is_il6(name):
+        if _is_crs_proxy(name):
             ax_y.plot(days, values, color=_IL6_COLOUR, lw=3.0, zorder=4,
-                      label=f"{_cytokine_label(name)} (CRS proxy)")
+                      label=f"{cytokine_label(name)} (CRS proxy)")
         else:
             ax_y.plot(days, values, color=next(others, None), lw=1.5, alpha=0.9,
-                      label=_cytokine_label(name))
+                      label=cytokine_label(name))
         plotted = plotted or bool(np.isfinite(values).any())
     if plotted:
         ax_y.set_yscale("log")
@@ -296,7 +293,7 @@ def snapshots_figure(snapshots: list[Snapshot], overlay: str | None = None) -> F
         sm = ScalarMappable(norm=LogNorm(*rng), cmap=overlay_colormap())
         cb = fig.colorbar(sm, ax=list(axes[:n]), location="right", shrink=0.8, aspect=25,
                           pad=0.02)
-        cb.set_label(f"{_cytokine_label(overlay)} concentration (pM)", fontsize="small")
+        cb.set_label(f"{cytokine_label(overlay)} concentration (pM)", fontsize="small")
         cb.ax.tick_params(labelsize="small")
     return fig
 

@@ -1,4 +1,5 @@
-"""Small live plots for the browser page: tumor cells by phenotype, CAR-T cells by state, IL-6.
+"""Small live plots for the browser page: tumor cells by phenotype, CAR-T cells by state, IL-6
+(the cytokine-release-syndrome proxy, ``CYTOKINE_ROLES["crs_proxy"]``).
 
 Each plot is built once per model and then only given new data after every step
 (:meth:`LivePlot.update`), because building axes and laying out text costs more than drawing
@@ -18,13 +19,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, MultipleLocator, NullLocator
 
+from cartsim.config.schema import CYTOKINE_ROLES
 from cartsim.snapshot import CAR_T_STATES, phenotype_names
-from cartsim.viz.tissue_image import CAR_T_COLOURS, phenotype_palette
+from cartsim.viz.tissue_image import CAR_T_COLOURS, cytokine_label, phenotype_palette
 
 # Figure size (inches) and resolution: about 470×330 px, the size of one tile of the page.
 FIGSIZE = (5.2, 3.6)
 DPI = 90
 IL6_COLOUR = "#D55E00"  # as in the run figures (cartsim.viz.figures)
+CRS_PROXY = CYTOKINE_ROLES["crs_proxy"]
 LOG_TICKS = [0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000]
 
 
@@ -132,15 +135,16 @@ class CarTPlot(LivePlot):
         ax_c.set_title("CAR-T cells by state", loc="left", fontsize="medium", fontweight="bold")
         ax_c.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
 
-        self.lines["IL6_max"] = ax_y.plot([], [], color=IL6_COLOUR, lw=2.0)[0]
+        self.lines[f"{CRS_PROXY}_max"] = ax_y.plot([], [], color=IL6_COLOUR, lw=2.0)[0]
         _decorate(ax_y, duration_days, infusion_days)
+        label = cytokine_label(CRS_PROXY)
         ax_y.set_xlabel("day", fontsize="small")
-        ax_y.set_ylabel("IL-6 peak (pM)", fontsize="small")
-        ax_y.set_title("IL-6 (cytokine release syndrome signal)", loc="left", fontsize="small")
+        ax_y.set_ylabel(f"{label} peak (pM)", fontsize="small")
+        ax_y.set_title(f"{label} (cytokine release syndrome signal)", loc="left", fontsize="small")
 
     def update(self, ts: pd.DataFrame) -> CarTPlot:
         self._set_lines(ts)
-        for ax, columns in ((self.ax_cart, ["cart_total"]), (self.ax_il6, ["IL6_max"])):
+        for ax, columns in ((self.ax_cart, ["cart_total"]), (self.ax_il6, [f"{CRS_PROXY}_max"])):
             top = max((float(ts[c].max()) for c in columns if c in ts and len(ts)), default=0.0)
             ax.set_ylim(0, top * 1.1 if top > 0 else 1.0)
         return self

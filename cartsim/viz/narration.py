@@ -6,8 +6,10 @@ tests can use them without a browser.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from cartsim.agents.gates import gate
 from cartsim.config import ExperimentConfig
 from cartsim.snapshot import phenotype_names
 from cartsim.viz.page_params import design_label
@@ -57,17 +59,19 @@ def what_you_see(config: ExperimentConfig) -> str:
 
 def escape_phenotypes(antigens: tuple[str, ...], targets: list[str] | tuple[str, ...],
                       logic: str) -> list[str]:
-    """Phenotypes a CAR cannot recognise because the antigens it needs are lost.
+    """Phenotypes a CAR cannot recognise for the antigens they carry or lost.
 
-    ``single``/``or``: every target lost; ``and``: any target lost. Density thresholds are not
-    considered here: a cell with too little antigen also escapes, but is not counted.
+    The design's gate (:data:`cartsim.agents.gates.LOGIC_GATES`) is asked with each target
+    present or absent: ``single``/``or``: every target lost; ``and``: any target lost; ``not``:
+    the activating target lost or a vetoing one carried. Density thresholds are not considered
+    here: a cell with too little antigen also escapes, but is not counted.
     """
+    combine = gate(logic).combine
     out = []
     index = [antigens.index(t) for t in targets]
     for code, name in enumerate(phenotype_names(antigens)):
-        present = [bool(code >> i & 1) for i in index]
-        invisible = not all(present) if logic == "and" else not any(present)
-        if invisible:
+        present = np.array([[float(code >> i & 1)] for i in index])  # (n_targets, 1 cell)
+        if combine(present)[0] == 0:
             out.append(name)
     return out
 

@@ -14,7 +14,7 @@ from mesa.visualization.utils import update_counter
 from cartsim.model import CarTModel
 from cartsim.viz import live_plots
 from cartsim.viz.narration import right_now, run_summary, what_you_see
-from cartsim.viz.tissue_frame import OVERLAYS, legend_html, overlay_bar_html, tissue_png
+from cartsim.viz.tissue_frame import legend_html, overlay_bar_html, overlay_menu, tissue_png
 
 # On-screen size of the tissue image (CSS pixels); the PNG has one pixel per site.
 TISSUE_PX = 320
@@ -41,13 +41,14 @@ def TissueView(model: CarTModel):
     update_counter.get()
     overlay_label, set_overlay_label = solara.use_state("none")
     snap = model.snapshot()
-    overlay = OVERLAYS[overlay_label]
+    overlays = overlay_menu(snap.cytokines)
+    overlay = overlays.get(overlay_label)  # (a label of an earlier model's menu: no overlay)
     png = tissue_png(snap, overlay)
     h, w = snap.shape
     with solara.Column(gap="4px", style={"padding": "6px 10px"}):
         with solara.Row(style={"align-items": "center"}, gap="16px"):
             solara.HTML(tag="div", unsafe_innerHTML=f"Day {model.day:.2f}", classes=["cartsim-day"])
-            solara.ToggleButtonsSingle(value=overlay_label, values=list(OVERLAYS),
+            solara.ToggleButtonsSingle(value=overlay_label if overlay else "none", values=list(overlays),
                                        on_value=set_overlay_label, dense=True,
                                        classes=["cartsim-overlay-menu"])
             solara.Text("cytokine overlay", style={"font-size": "12px", "color": "#555"})

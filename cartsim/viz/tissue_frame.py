@@ -16,14 +16,21 @@ from PIL import Image
 
 from cartsim.snapshot import Snapshot
 from cartsim.viz.tissue_image import (
+    cytokine_label,
     legend_entries,
     overlay_colormap,
     overlay_range,
     tissue_rgba,
 )
 
-# Cytokine overlay menu: label -> field name in Snapshot.cytokines.
-OVERLAYS: dict[str, str | None] = {"none": None, "IL-2": "IL2", "IFN-γ": "IFNg", "IL-6": "IL6"}
+def overlay_menu(cytokines) -> dict[str, str | None]:
+    """The cytokine overlay menu, label -> field name in ``Snapshot.cytokines`` (None: no overlay),
+    one entry per cytokine of the run, e.g. ``{"none": None, "IL-2": "IL2", "IFN-γ": "IFNg", ...}``."""
+    menu: dict[str, str | None] = {"none": None}
+    for name in cytokines:
+        label = cytokine_label(name)
+        menu[label if label not in menu else name] = name
+    return menu
 
 
 def tissue_png(snapshot: Snapshot, overlay: str | None = None) -> bytes:

@@ -26,11 +26,21 @@ import numpy as np
 
 from cartsim.snapshot import CAR_T_STATES, Snapshot, phenotype_names
 
+# How cytokine names are written for people; any other name is shown as configured.
+_CYTOKINE_LABELS = {"IL2": "IL-2", "IL6": "IL-6", "IFNG": "IFN-γ", "TNF": "TNF-α", "TNFA": "TNF-α",
+                    "IL10": "IL-10"}
+
+
+def cytokine_label(name: str) -> str:
+    """``"IFNg"`` -> ``"IFN-γ"``: the usual spelling of a cytokine name, else the name itself."""
+    return _CYTOKINE_LABELS.get(name.upper().replace("-", ""), name)
+
 __all__ = [
     "BACKGROUND",
     "CAR_T_COLOURS",
     "DEAD_GREY",
     "add_legend",
+    "cytokine_label",
     "legend_entries",
     "legend_handles",
     "overlay_colormap",
