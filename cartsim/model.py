@@ -96,8 +96,11 @@ class CarTModel(mesa.Model):
         self.populations = [self.tumor, self.cart]
         self.tissue.populations = self.populations
         self.cytokines = CytokineFields(self.tissue, c, self.n_field * self.dt)
+        # the fields the cells read at every step; the others are written back at each record
+        chemo = c.car_t.chemotaxis
+        self._read_fields = {PROLIFERATION_CYTOKINE, *([chemo.cytokine] if chemo.enabled else [])}
         self._il2_pM = self.cytokines.concentration_pM(PROLIFERATION_CYTOKINE)
-        self._chemo_pM = self.cytokines.concentration_pM(c.car_t.chemotaxis.cytokine)
+        self._chemo_pM = self.cytokines.concentration_pM(chemo.cytokine) if chemo.enabled else None
         product_index = {p.name: i for i, p in enumerate(c.products)}
         self._doses = sorted(
             (d.day * rates.MINUTES_PER_DAY, d.cells, product_index[d.product], d.route) for d in c.dosing
@@ -143,6 +146,7 @@ class CarTModel(mesa.Model):
         end = min(self.minutes + self.record_min, self.duration_min)
         while self.minutes < end - 1e-6:
             self.advance()
+        self.cytokines.sync()  # Mesa's property layers hold every field at each recorded step
         self._census = self.census()
         self.datacollector.collect(self)
         if self.minutes >= self.duration_min - 1e-6:
@@ -165,15 +169,16 @@ class CarTModel(mesa.Model):
         if kill_sites:
             self.cytokines.release_on_kill(kill_sites)
         cart.seek_targets(end)
-        cart.move(end, self._chemo_pM if cart.chemotaxis.enabled else None)
+        cart.move(end, self._chemo_pM)
         cart.proliferate(end, self._il2_pM)
         secreting = cart.activated_slots(end)
         self.cytokines.secrete(cart.x[secreting], cart.y[secreting], self.dt)
         self._substeps += 1
         if self._substeps % self.n_field == 0:
-            self.cytokines.advance()
+            self.cytokines.advance(current=self._read_fields)
             self._il2_pM = self.cytokines.concentration_pM(PROLIFERATION_CYTOKINE)
-            self._chemo_pM = self.cytokines.concentration_pM(self.config.car_t.chemotaxis.cytokine)
+            if cart.chemotaxis.enabled:
+                self._chemo_pM = self.cytokines.concentration_pM(cart.chemotaxis.cytokine)
         self.minutes = self._substeps * self.dt
 
     def infuse_due(self, now: float) -> None:
@@ -189,7 +194,7 @@ class CarTModel(mesa.Model):
             out.update(pop.census())
         out["cells_infused"] = self.cells_infused
         for name in self.cytokines.names:
-            field = self.cytokines.fields[name]
+            field = self.cytokines.field(name)
             out[f"{name}_total"] = float(field.sum())
             out[f"{name}_max"] = float(field.max()) * self.cytokines.to_pM
         return out

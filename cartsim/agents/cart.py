@@ -96,9 +96,6 @@ class CarTPopulation(Population):
         self._claimed = np.zeros(0, dtype=np.int64)  # attack(): tumor slots taken this step, by stamp
         self._stamp = 0
         self.stream = new_stream(self.rng)  # the compiled rules' random numbers
-        # move(): the step in which each site was last left (a site left in a step stays closed in it)
-        self._vacated = np.zeros((tissue.width, tissue.height), dtype=np.int32)
-        self._substep = 0
 
     # ------------------------------------------------------------------ birth and death
     def add(self, x, y, product: int, now: float, *, kills=0, divisions=0, last_stimulated=-np.inf) -> int:
@@ -251,13 +248,12 @@ class CarTPopulation(Population):
         Returns the number of hop attempts.
         """
         chemo_on = self.chemotaxis.enabled and chemoattractant is not None
-        self._substep += 1
         chemo = chemoattractant if chemo_on else _NO_FIELD
         attempts, left_x, left_y = kernels.move(
             self.alive, self.state, self.pos, self.direction, self._next, self.layer,
             self.tissue.tumor, self.tissue.tcells_squeeze_past_tumor, self.space.kind, self.p_hop,
             self.p_keep_direction, chemo, chemo_on, self.chemotaxis.sensing_pM,
-            self.chemotaxis.strength, self._vacated, self._substep, self.stream,
+            self.chemotaxis.strength, self.stream,
         )
         self._left(left_x, left_y, now)
         return attempts

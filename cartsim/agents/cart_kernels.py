@@ -28,6 +28,7 @@ from cartsim.agents.kernel_random import exponential, integer, uniform
 
 ACTIVE, ENGAGED, EXHAUSTED = 0, 1, 2  # the order of cartsim.units.CAR_T_STATES
 NO_DIRECTION = -1
+VACATED = -2  # move(): a tcell-layer site left in the current step (free again after it)
 
 #: Moore neighbourhood offsets (dx, dy), in the direction order of cartsim.environment.tissue.OFFSETS.
 DX = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)
@@ -152,7 +153,7 @@ def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated
 
 @njit(cache=True)
 def move(alive, state, pos, direction, n, tcell_layer, tumor_layer, squeeze, space,
-         p_hop, p_keep, chemo, chemo_on, sensing, strength, vacated, stamp, rng):
+         p_hop, p_keep, chemo, chemo_on, sensing, strength, rng):
     """Unengaged cells hop to a free neighbouring site; returns (hop attempts, left xs, left ys).
 
     A cell hops with probability ``p_hop`` per step. On the grid it keeps its direction with
@@ -164,9 +165,9 @@ def move(alive, state, pos, direction, n, tcell_layer, tumor_layer, squeeze, spa
     random order. The sites left are returned so that waiting tumor cells next to them can wake.
 
     Hops are synchronous, as in the reference: a site counts as free only if it was free at the
-    start of the step, so a site left in this step (marked in ``vacated`` with ``stamp``) cannot
-    be entered until the next one; two cells aiming at one free site: the first in random order
-    gets it.
+    start of the step, so a site left in this step cannot be entered until the next one (it is
+    marked ``VACATED`` in ``tcell_layer`` until the end of the step: one array to look at, not
+    two); two cells aiming at one free site: the first in random order gets it.
     """
     width, height = tcell_layer.shape
     movers = np.empty(n, dtype=np.int64)
@@ -203,16 +204,17 @@ def move(alive, state, pos, direction, n, tcell_layer, tumor_layer, squeeze, spa
             tx, ty = x0 + DX[d], y0 + DY[d]
         ok = 0 <= tx < width and 0 <= ty < height
         if ok:
-            ok = tcell_layer[tx, ty] < 0 and vacated[tx, ty] != stamp and (squeeze or tumor_layer[tx, ty] < 0)
+            ok = tcell_layer[tx, ty] == -1 and (squeeze or tumor_layer[tx, ty] < 0)
         if ok:
-            tcell_layer[x0, y0] = -1
-            vacated[x0, y0] = stamp
+            tcell_layer[x0, y0] = VACATED
             tcell_layer[tx, ty] = s
             pos[s, 0], pos[s, 1] = tx, ty
             left_x[nl], left_y[nl] = x0, y0
             nl += 1
         elif space != STIRRED:
             direction[s] = NO_DIRECTION  # blocked: pick a new direction next hop
+    for i in range(nl):  # the sites left in this step are free again from the next one
+        tcell_layer[left_x[i], left_y[i]] = -1
     return m, left_x[:nl], left_y[:nl]
 
 

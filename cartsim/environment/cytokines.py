@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
@@ -71,6 +71,14 @@ def cytokine_registry(config) -> dict[str, Cytokine]:
 
 
 class CytokineFields:
+    """The experiment's cytokine fields (molecules per site), their solvers and their sources.
+
+    ``fields[name]`` is the field's Mesa property layer. Between records the fields that no
+    cell reads at every step may lag (see :meth:`advance`): read them through :meth:`field`
+    or :meth:`concentration_pM`, or call :meth:`sync` first (the model does, before each
+    record and snapshot).
+    """
+
     def __init__(self, tissue, config, interval_min: float):
         self.tissue = tissue
         self.stirred = tissue.stirred
@@ -98,6 +106,8 @@ class CytokineFields:
         # written, so the next advance can skip the forward transform while the field is unchanged.
         self._coeffs: dict[str, np.ndarray | None] = dict.fromkeys(self.names)
         self._shown: dict[str, np.ndarray | None] = dict.fromkeys(self.names)
+        # fields whose grid array lags their coefficients (advanced but not written back: see sync)
+        self._stale: set[str] = set()
         self.cell_minutes = np.zeros(shape)  # activated-CAR-T minutes per site this interval
         self._has_source = dict.fromkeys(self.names, False)
         self.released = dict.fromkeys(self.names, 0.0)  # molecules released so far
@@ -124,8 +134,13 @@ class CytokineFields:
                 self.released[name] += amount * len(sites)
                 self._has_source[name] = True
 
-    def advance(self) -> None:
+    def advance(self, current: Collection[str] | None = None) -> None:
         """Advance every field by one interval, releasing the accumulated sources evenly over it.
+
+        ``current``: the fields whose grid arrays must hold the new values at once (those the
+        cells read at every step, e.g. IL-2); ``None``: all. The others are advanced as
+        coefficients only and written back when asked for (:meth:`sync`, :meth:`field`), e.g.
+        at the next record: the same values, without an inverse transform per interval.
 
         Field ``f`` (molecules per site) gets the source ``(pending_f + rate_f · cell_minutes) /
         interval`` (molecules per site per minute) for the interval. Values below ``NEGLIGIBLE``
@@ -142,9 +157,21 @@ class CytokineFields:
         secreted: bool | None = None  # any cell-minutes this interval (looked at once, if needed)
         for name, field in self.fields.items():
             has_source = self._has_source[name]
-            if not has_source and not field.any():
-                self._coeffs[name] = None  # an idle field is not advanced: its coefficients are stale
-                continue
+            stale = name in self._stale
+            if not has_source:
+                coeffs = self._coeffs[name]
+                if stale and coeffs is not None:
+                    # ‖field‖∞ <= ‖field‖₂ = ‖coefficients‖₂ (orthonormal basis): below NEGLIGIBLE
+                    # everywhere, the field written back would be all zero
+                    idle = float(np.vdot(coeffs, coeffs)) < NEGLIGIBLE**2
+                    if idle:
+                        field.fill(0.0)
+                        self._stale.discard(name)
+                else:
+                    idle = not field.any()
+                if idle:
+                    self._coeffs[name] = None  # an idle field is not advanced: its coefficients are stale
+                    continue
             solver = self.solvers[name]
             p = self.params[name]
             rate = p.secreted_by["activated_cart"] if has_source else 0.0
@@ -169,7 +196,7 @@ class CytokineFields:
                 self._coeffs[name] = None
             else:
                 coeffs, shown = self._coeffs[name], self._shown[name]
-                if coeffs is None or shown is None or not np.array_equal(field, shown):
+                if not stale and (coeffs is None or shown is None or not np.array_equal(field, shown)):
                     # (a field of zeros needs no transform)
                     coeffs = solver.transform(field) if field.any() else np.zeros_like(field)
                 if secreting and cells_hat is None:
@@ -183,17 +210,38 @@ class CytokineFields:
                     solver.step_spectral(coeffs, cells_hat, rate / interval)
                 else:
                     solver.step_spectral(coeffs)
-                # below a billionth of a molecule per site a field is zero; flushing it lets idle
-                # fields be skipped instead of decaying through denormal numbers for ever
-                solver.synthesize(coeffs, out=field, floor=NEGLIGIBLE)
-                if shown is None:
-                    shown = self._shown[name] = np.empty_like(field)
-                np.copyto(shown, field)
                 self._coeffs[name] = coeffs
+                if current is None or name in current:
+                    self._write_back(name)
+                else:
+                    self._stale.add(name)
             if killed:
                 pending.fill(0.0)
             self._has_source[name] = False
         self.cell_minutes.fill(0.0)
 
+    def _write_back(self, name: str) -> None:
+        """Write field ``name``'s coefficients to its grid array (and remember what was written)."""
+        field, coeffs = self.fields[name], self._coeffs[name]
+        # below a billionth of a molecule per site a field is zero; flushing it lets idle
+        # fields be skipped instead of decaying through denormal numbers for ever
+        self.solvers[name].synthesize(coeffs, out=field, floor=NEGLIGIBLE)
+        shown = self._shown[name]
+        if shown is None:
+            shown = self._shown[name] = np.empty_like(field)
+        np.copyto(shown, field)
+        self._stale.discard(name)
+
+    def sync(self) -> None:
+        """Bring every grid array up to date (before a census, a snapshot, or reading ``fields``)."""
+        for name in sorted(self._stale):
+            self._write_back(name)
+
+    def field(self, name: str) -> np.ndarray:
+        """Field ``name`` now (molecules per site; the grid array itself, brought up to date)."""
+        if name in self._stale:
+            self._write_back(name)
+        return self.fields[name]
+
     def concentration_pM(self, name: str) -> np.ndarray:
-        return self.fields[name] * self.to_pM
+        return self.field(name) * self.to_pM
