@@ -28,6 +28,7 @@ from cartsim.environment.diffusion import (
     DiffusionDecaySolver,
     diffuse_decay,
 )
+from cartsim.environment.space import make_space
 
 from .conftest import small_config
 
@@ -671,7 +672,8 @@ class _Tissue:
     """Just what CytokineFields reads of a tissue."""
 
     def __init__(self, width: int, height: int, stirred: bool) -> None:
-        self.width, self.height, self.stirred = width, height, stirred
+        self.width, self.height = width, height
+        self.space = make_space("stirred" if stirred else "grid", width, height)
         self.grid = _Grid((width, height))
 
 

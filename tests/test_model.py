@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cartsim import CarTModel, run
 from cartsim.agents.cart import CarTCell
 from cartsim.agents.tumor import TumorCell
+from cartsim.environment.space import BLOCK_SHIFT
 
 from .conftest import small_config
 
@@ -29,6 +30,11 @@ def check_invariants(model: CarTModel) -> None:
         x, y = agent.cell.coordinate
         counts[x, y] += 1
     assert counts.max() <= 2
+    # the contact scan's block counts follow the tumor layer
+    occupied = np.argwhere(t.tumor >= 0)
+    blocks = np.zeros_like(t.tumor_blocks)
+    np.add.at(blocks, (occupied[:, 0] >> BLOCK_SHIFT, occupied[:, 1] >> BLOCK_SHIFT), 1)
+    assert np.array_equal(blocks, t.tumor_blocks)
     if not t.tcells_squeeze_past_tumor:
         assert not np.any((t.tumor >= 0) & (t.tcell >= 0))
     for field in model.cytokines.fields.values():

@@ -210,7 +210,8 @@ class CarTPopulation(Population):
         tumor = self.tumor
         return kernels.seek_targets(
             self.alive, self.state, self.pos, self.product, self.target, self.target_uid,
-            self.last_stimulated, self._next, now, tumor.layer, tumor.uid, tumor.bind_p, self.stream,
+            self.last_stimulated, self._next, now, tumor.layer, tumor.blocks, tumor.uid, tumor.bind_p,
+            self.stream,
         )
 
     def seek_targets_reference(self, now: float) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 
 from cartsim.agents.kernel_random import exponential, integer, uniform
+from cartsim.environment.space import BLOCK_SHIFT  # occupancy blocks of 2**BLOCK_SHIFT sites a side
 
 ACTIVE, ENGAGED, EXHAUSTED = 0, 1, 2  # the order of cartsim.units.CAR_T_STATES
 NO_DIRECTION = -1
@@ -106,13 +107,15 @@ def attack(alive, state, target, target_uid, product, kills, n, max_kills,
 
 @njit(cache=True)
 def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated, n, now,
-                 tumor_layer, tumor_uid, tumor_bind_p, rng):
+                 tumor_layer, tumor_blocks, tumor_uid, tumor_bind_p, rng):
     """Active cells test the tumor cells they touch (own site and 8 neighbours); returns
     (contacts tested, bindings).
 
     Each touching tumor cell with a per-step binding probability ``p > 0`` is tested once
     (no draw when ``p >= 1``); among several successes one is chosen uniformly (reservoir
-    sampling), and the cell engages it.
+    sampling), and the cell engages it. A cell with no tumor cell in the 8 × 8 blocks of sites
+    around it (``tumor_blocks``: tumor cells per block) touches none and is skipped: the blocks
+    fit in the first-level cache, the layer does not.
     """
     width, height = tumor_layer.shape
     tested = 0
@@ -121,6 +124,11 @@ def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated
         if not alive[s] or state[s] != ACTIVE:
             continue
         x0, y0 = pos[s, 0], pos[s, 1]
+        bx0, bx1 = max(x0 - 1, 0) >> BLOCK_SHIFT, min(x0 + 1, width - 1) >> BLOCK_SHIFT
+        by0, by1 = max(y0 - 1, 0) >> BLOCK_SHIFT, min(y0 + 1, height - 1) >> BLOCK_SHIFT
+        if (tumor_blocks[bx0, by0] == 0 and tumor_blocks[bx1, by0] == 0
+                and tumor_blocks[bx0, by1] == 0 and tumor_blocks[bx1, by1] == 0):
+            continue
         prod = product[s]
         successes = 0
         chosen = -1

@@ -19,6 +19,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from cartsim.environment.space import BLOCK_SHIFT
+
 # indices into Population.counters (an int64 array that compiled kernels update in place)
 NEXT, N_FREE, LAST_UID = 0, 1, 2
 
@@ -41,6 +43,7 @@ class Population:
         self.tissue = tissue
         self.space = tissue.space
         self.layer = layer  # the tissue's occupancy layer for this population
+        self.blocks: np.ndarray | None = None  # occupied sites per block of the layer, if kept
         self.counters = np.zeros(3, dtype=np.int64)
         self._capacity = 0
         self.alive = np.zeros(0, dtype=bool)
@@ -110,11 +113,17 @@ class Population:
         self.alive[slot] = True
         self.pos[slot] = site
         self.layer[tuple(site)] = slot
+        self._count_block(site, 1)
+
+    def _count_block(self, site, change: int) -> None:
+        if self.blocks is not None:
+            self.blocks[site[0] >> BLOCK_SHIFT, site[1] >> BLOCK_SHIFT] += change
 
     def release(self, slot: int) -> None:
         """Free the slot of a cell that died or was killed (and remove its agent, if one was made)."""
         self.alive[slot] = False
         self.layer[tuple(self.pos[slot])] = -1
+        self._count_block(self.pos[slot], -1)
         c = self.counters
         self.free[c[N_FREE]] = slot
         c[N_FREE] += 1
@@ -139,8 +148,10 @@ class Population:
         if self.layer[x, y] >= 0 and self.layer[x, y] != slot:
             raise ValueError(f"site ({x}, {y}) already holds a cell of this kind")
         self.layer[self.x[slot], self.y[slot]] = -1
+        self._count_block(self.pos[slot], -1)
         self.x[slot], self.y[slot] = x, y
         self.layer[x, y] = slot
+        self._count_block((x, y), 1)
 
     # ------------------------------------------------------------------ Mesa agents
     def agent(self, slot: int):

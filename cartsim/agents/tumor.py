@@ -28,6 +28,7 @@ from cartsim.agents import tumor_kernels as kernels
 from cartsim.agents.base import LatticeCell
 from cartsim.agents.kernel_random import new_stream
 from cartsim.agents.population import LAST_UID, N_FREE, NEXT, Population
+from cartsim.environment.space import BLOCK_SHIFT
 from cartsim.units import phenotype_names
 from cartsim.rates import MINUTES_PER_DAY, MINUTES_PER_HOUR, gamma_cycle_scale
 
@@ -75,6 +76,7 @@ class TumorPopulation(Population):
             "bind_p": (np.float64, (self.n_products,), 0.0),
         }
         super().__init__(model, tissue, tissue.tumor)
+        self.blocks = tissue.tumor_blocks
         self.rng: np.random.Generator = model.rng
         self.stream = new_stream(self.rng)  # the compiled event loop's random numbers
         self.antigen_names = tuple(config.antigens)
@@ -156,6 +158,7 @@ class TumorPopulation(Population):
         self.alive[slots] = True
         self.pos[slots, 0], self.pos[slots, 1] = xs, ys
         self.layer[xs, ys] = slots
+        np.add.at(self.blocks, (np.asarray(xs) >> BLOCK_SHIFT, np.asarray(ys) >> BLOCK_SHIFT), 1)
         self.quiescent[slots] = False
         self.uid[slots] = c[LAST_UID] + 1 + np.arange(n)
         c[LAST_UID] += n
@@ -234,7 +237,7 @@ class TumorPopulation(Population):
         while True:
             status = kernels.run_events(
                 until, self.heap_time, self.heap_key, self.heap_meta, self.counters, self.alive,
-                self.pos, self.uid, self.layer, blocker, self.blocked_by_tcells, self.space.kind,
+                self.pos, self.uid, self.layer, self.blocks, blocker, self.blocked_by_tcells, self.space.kind,
                 self.quiescent, self.event_gen, self.antigen, self.free, self.tissue.died_at,
                 self.death_mean_min, self.k_shape, self.theta_min, self.growth_rate_per_min,
                 self.noise_sigma, self.loss_p, self._changed, self._n_changed, self._removed,
@@ -329,7 +332,7 @@ class TumorPopulation(Population):
             return
         uids = self.uid[slots].tolist() if self._agents else None
         self._heap_room(8 * slots.size + 16)
-        kernels.remove_cells(slots, now, self.alive, self.pos, self.layer, self.free, self.counters,
+        kernels.remove_cells(slots, now, self.alive, self.pos, self.layer, self.blocks, self.free, self.counters,
                              self.event_gen, self.tissue.died_at, self.quiescent, self.heap_time,
                              self.heap_key, self.heap_meta, self.death_mean_min, self.k_shape,
                              self.theta_min, self.growth_rate_per_min, self.stream)

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from cartsim.agents.kernel_random import exponential, gamma, integer, lognormal, uniform
+from cartsim.environment.space import BLOCK_SHIFT  # occupancy blocks of 2**BLOCK_SHIFT sites a side
 
 DIVIDE, DIE = 0, 1
 GRID, STIRRED = 0, 1  # space kinds (cartsim.environment.space)
@@ -164,7 +165,7 @@ def _inherit(antigen, src, dst, noise_sigma, loss_p, rng):
 
 
 @njit(cache=True)
-def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, layer, blocker,
+def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, layer, blocks, blocker,
                use_blocker, space, quiescent, event_gen, antigen, free, died_at, death_mean,
                k_shape, theta, growth_rate, noise_sigma, loss_p, changed, n_changed, removed,
                n_removed, tally, rng):
@@ -175,7 +176,8 @@ def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, laye
     cycle; with no free neighbour the cell becomes quiescent (still mortal: a fresh death
     time). Stirred space: the daughter's site is drawn anywhere and the division fails if it is
     taken (the cell starts a new cycle). Death: the site frees, ``died_at`` records the minute,
-    quiescent neighbours wake. ``changed[:n_changed[0]]`` gets slots with new densities;
+    quiescent neighbours wake; ``blocks`` (cells per block of sites) follows the layer.
+    ``changed[:n_changed[0]]`` gets slots with new densities;
     ``removed[:n_removed[0]]`` (slot, uid) of the dead; ``tally`` counts (divisions, deaths).
     """
     width, height = layer.shape
@@ -197,6 +199,7 @@ def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, laye
             event_gen[slot] += 1
             alive[slot] = False
             layer[x0, y0] = -1
+            blocks[x0 >> BLOCK_SHIFT, y0 >> BLOCK_SHIFT] -= 1
             free[counters[N_FREE]] = slot
             counters[N_FREE] += 1
             died_at[x0, y0] = time
@@ -256,6 +259,7 @@ def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, laye
         alive[child] = True
         pos[child, 0], pos[child, 1] = tx, ty
         layer[tx, ty] = child
+        blocks[tx >> BLOCK_SHIFT, ty >> BLOCK_SHIFT] += 1
         quiescent[child] = False
         tally[0] += 1
         # the parent's densities are the source of both daughters' (the parent is one of them)
@@ -272,7 +276,7 @@ def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, laye
 
 
 @njit(cache=True)
-def remove_cells(slots, now, alive, pos, layer, free, counters, event_gen, died_at, quiescent,
+def remove_cells(slots, now, alive, pos, layer, blocks, free, counters, event_gen, died_at, quiescent,
                  heap_time, heap_key, meta, death_mean, k_shape, theta, growth_rate, rng):
     """Cells in ``slots`` (live, distinct) are killed at ``now``, in order: each frees its site,
     records the minute in ``died_at``, and wakes the quiescent cells next to it (:func:`wake`).
@@ -287,6 +291,7 @@ def remove_cells(slots, now, alive, pos, layer, free, counters, event_gen, died_
         event_gen[s] += 1
         alive[s] = False
         layer[x0, y0] = -1
+        blocks[x0 >> BLOCK_SHIFT, y0 >> BLOCK_SHIFT] -= 1
         free[counters[N_FREE]] = s
         counters[N_FREE] += 1
         died_at[x0, y0] = now

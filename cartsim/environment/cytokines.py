@@ -81,7 +81,7 @@ class CytokineFields:
 
     def __init__(self, tissue, config, interval_min: float):
         self.tissue = tissue
-        self.stirred = tissue.stirred
+        self.mixed = tissue.space.mixes_fields  # stirred space: every field stays uniform
         self.interval = interval_min
         self.to_pM = molecules_to_pM(config.tissue.site_um)
         shape = (tissue.width, tissue.height)
@@ -153,7 +153,7 @@ class CytokineFields:
         """
         interval = self.interval
         cells_hat: np.ndarray | None = None  # DCT of cell_minutes, shared by the cytokines
-        cells_mean: float | None = None  # its mean (stirred tissue)
+        cells_mean: float | None = None  # its mean (mixed fields)
         secreted: bool | None = None  # any cell-minutes this interval (looked at once, if needed)
         for name, field in self.fields.items():
             has_source = self._has_source[name]
@@ -182,7 +182,7 @@ class CytokineFields:
             # pending only ever holds kill releases, so it is non-zero only for such cytokines
             killed = has_source and p.secreted_by["tumor_kill"] > 0.0 and bool(pending.any())
 
-            if self.stirred:
+            if self.mixed:
                 # The field is uniform: only the mean matters, and diffusion conserves it.
                 src_mean = 0.0
                 if secreting:

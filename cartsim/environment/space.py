@@ -30,6 +30,7 @@ OFFSETS = np.array(
 CONTACT_OFFSETS = np.vstack([[(0, 0)], OFFSETS])
 
 GRID, STIRRED = 0, 1  # kind codes understood by the compiled kernels
+BLOCK_SHIFT = 3  # occupancy blocks of 8 × 8 sites (Tissue.tumor_blocks): block = site >> BLOCK_SHIFT
 
 
 class GridSpace:
@@ -38,6 +39,8 @@ class GridSpace:
     kind: ClassVar[int] = GRID
     name: ClassVar[str] = "grid"
     ndim: ClassVar[int] = 2
+    #: whether cytokine fields are uniform (instantly mixed) rather than diffusing across sites
+    mixes_fields: ClassVar[bool] = False
 
     def __init__(self, width: int, height: int):
         self.width, self.height = width, height
@@ -95,6 +98,7 @@ class StirredSpace(GridSpace):
 
     kind: ClassVar[int] = STIRRED
     name: ClassVar[str] = "stirred"
+    mixes_fields: ClassVar[bool] = True
 
     def distance_from_centre(self) -> np.ndarray:
         return np.zeros(self.shape)  # no geometry: a "nodule" is scattered

@@ -22,7 +22,7 @@ import numpy as np
 from mesa.discrete_space import Cell, OrthogonalMooreGrid
 from mesa.discrete_space.grid import Grid, pickle_gridcell
 
-from cartsim.environment.space import CONTACT_OFFSETS, OFFSETS, STIRRED, make_space
+from cartsim.environment.space import BLOCK_SHIFT, CONTACT_OFFSETS, OFFSETS, STIRRED, make_space
 
 __all__ = ["CONTACT_OFFSETS", "OFFSETS", "LazyMooreGrid", "Tissue", "TissueSite"]
 
@@ -154,6 +154,9 @@ class Tissue:
         self.grid.cell_klass.tissue = self
         self.tumor = self.grid.create_property_layer("tumor", default_value=-1, dtype=np.int32).data
         self.tcell = self.grid.create_property_layer("tcell", default_value=-1, dtype=np.int32).data
+        #: tumor cells per block of 2**BLOCK_SHIFT × 2**BLOCK_SHIFT sites: the contact scan skips
+        #: CAR-T with no tumor cell in the blocks around them (most of them, most of the time)
+        self.tumor_blocks = np.zeros(((width >> BLOCK_SHIFT) + 1, (height >> BLOCK_SHIFT) + 1), dtype=np.int32)
         # minute at which a tumor cell last died at a site (-inf: never); pictures fade dead cells
         self.died_at = self.grid.create_property_layer(
             "tumor_died_at_min", default_value=-np.inf, dtype=float
