@@ -115,3 +115,87 @@ def test_a_path_through_a_value_is_an_error_naming_it(capsys, tmp_path):
         code, err = cli(capsys, "sweep", path, *extra)
         assert_clean_error(code, err, "sweep.parameters[0].path: 'tissue.width' is a value")
     assert not (tmp_path / "s").exists()
+
+
+# ------------------------------------------------------------------------------ valid means will run
+TIME_STEP_CASES = {
+    "dt too long for hops": (["time.dt_min=10"], "time.dt_min: 10 min is longer than the time a CAR-T cell"),
+    "fast cells, small sites": (["car_t.speed_um_per_min=50", "tissue.site_um=2"],
+                                "car_t.speed_um_per_min: at 50 µm/min a CAR-T cell crosses a 2 µm site"),
+    "endless record interval": (["time.record_every_h=1e-7"],
+                                "time.record_every_h: a record every 1e-07 h over 28 days makes 6,720,000,001"),
+    "endless time step": (["time.dt_min=1e-9"], "time.dt_min: steps of 1e-09 min over 28 days make "),
+    "infinite snapshot day": (["time.snapshot_days=[.inf]"], "time.snapshot_days: snapshot days must be finite"),
+    "NaN snapshot day": (["time.snapshot_days=[1, .nan]"], "time.snapshot_days: snapshot days must be finite"),
+}
+
+
+@pytest.mark.parametrize("case", list(TIME_STEP_CASES))
+def test_validate_refuses_what_run_would_refuse_or_never_finish(capsys, tmp_path, case):
+    sets, expected = TIME_STEP_CASES[case]
+    args = [a for s in sets for a in ("--set", s)]
+    code, err = cli(capsys, "validate", QUICKSTART, *args)
+    assert_clean_error(code, err, expected)
+    code, err = cli(capsys, "run", QUICKSTART, *args, "--out", tmp_path / "o", "--quiet")
+    assert_clean_error(code, err, expected)
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_fix_a_message_proposes_makes_the_experiment_valid(capsys):
+    code, err = cli(capsys, "validate", QUICKSTART, "--set", "car_t.speed_um_per_min=50", "--set", "tissue.site_um=2")
+    fix = err.rsplit("tissue.site_um >= ", 1)[1].strip()
+    code, _ = cli(capsys, "validate", QUICKSTART, "--set", "car_t.speed_um_per_min=50", "--set", f"tissue.site_um={fix}")
+    assert code == 0
+    code, err = cli(capsys, "validate", QUICKSTART, "--set", "time.dt_min=1e-9")
+    fix = err.split("time.dt_min >= ", 1)[1].split()[0]
+    assert cli(capsys, "validate", QUICKSTART, "--set", f"time.dt_min={fix}")[0] == 0
+
+
+def test_a_sweep_whose_points_could_not_run_is_refused_before_it_starts(capsys, tmp_path):
+    data = yaml.safe_load((CONFIGS / "dose_response.yaml").read_text())
+    data["sweep"]["parameters"] = [{"path": "time.dt_min", "values": [1, 1e-9]}]
+    path = write(tmp_path / "sweep.yaml", yaml.safe_dump(data))
+    code, err = cli(capsys, "sweep", path, "--dry-run")
+    assert_clean_error(code, err, "design point 1 (time.dt_min=1e-09)", "time.dt_min >= ")
+
+
+def test_memory_is_estimated_up_front(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("CARTSIM_MAX_MEMORY_GB", "2")
+    big = ["--set", "tissue.width=2000", "--set", "tissue.height=2000"]
+    for command in ("validate", "run"):
+        code, err = cli(capsys, command, QUICKSTART, *big, *(["--out", tmp_path / "o"] if command == "run" else []))
+        assert_clean_error(code, err, "tissue.width × tissue.height: 2000×2000 sites with up to 4,000,000 tumor cells",
+                           "GB of memory, more than the 2 GB set by CARTSIM_MAX_MEMORY_GB",
+                           "use a smaller tissue.width and tissue.height")
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setenv("CARTSIM_MAX_MEMORY_GB", "1.5")
+    full = ["--set", "tissue.width=1000", "--set", "tissue.height=1000", "--set", "tumor.initial.cells=1000000"]
+    code, err = cli(capsys, "validate", QUICKSTART, *full, "--set", "time.duration_days=3")
+    assert_clean_error(code, err, "1000×1000 sites with up to 1,000,000 tumor cells would need about 2.")
+    # a short run of a small tumor in the same tissue needs far less and is valid
+    code, _ = cli(capsys, "validate", QUICKSTART, *full, "--set", "tumor.initial.cells=10", "--set",
+                  "time.duration_days=3")
+    assert code == 0
+    monkeypatch.setenv("CARTSIM_MAX_MEMORY_GB", "lots")
+    code, err = cli(capsys, "validate", QUICKSTART)
+    assert_clean_error(code, err, "CARTSIM_MAX_MEMORY_GB='lots': give the memory a run may use in GB")
+
+
+# ------------------------------------------------------------------------------ ODE experiments
+@pytest.mark.parametrize("sets,expected", [
+    (["record_every_h=1e-9"], "record_every_h: a record every 1e-09 h over 15 days makes 360,000,000,001 records"),
+    (["record_every_h=1e-3", "end_day=36000"], "more than 1,000,000; use record_every_h >= 0.865"),
+    (["initial=null"], "initial: Input should be a valid dictionary (got None)"),
+    (["parameters=null"], "parameters: Input should be a valid dictionary (got None)"),
+])
+def test_ode_records_and_nulls(capsys, tmp_path, sets, expected):
+    args = [a for s in sets for a in ("--set", s)]
+    code, err = cli(capsys, "ode", CONFIGS / "ode_cartmath_raji.yaml", *args, "--out", tmp_path / "o")
+    assert_clean_error(code, err, expected)
+    assert not (tmp_path / "o").exists()
+    data = yaml.safe_load((CONFIGS / "ode_cartmath_raji.yaml").read_text())
+    for s in sets:
+        key, value = s.split("=")
+        data[key] = yaml.safe_load(value)
+    code, err = cli(capsys, "ode", write(tmp_path / "ode.yaml", yaml.safe_dump(data)), "--out", tmp_path / "o")
+    assert_clean_error(code, err, expected)

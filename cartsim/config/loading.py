@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from cartsim.config.errors import ConfigError, format_validation_error
+from cartsim.config.feasibility import check_feasible
 from cartsim.config.schema import ExperimentConfig
 
 
@@ -295,7 +296,9 @@ def resolve_shortcuts(params: dict[str, Any], data: dict[str, Any]) -> dict[str,
 
 
 def parse_config(data: dict[str, Any], source: str | None = None) -> ExperimentConfig:
-    """Validate a mapping against the schema, raising one :class:`ConfigError` listing every problem."""
+    """Validate a mapping against the schema and check that it can run (time step, records, steps,
+    memory: :func:`cartsim.config.feasibility.check_feasible`), raising one :class:`ConfigError`
+    listing every problem."""
     # a run's resolved config.yaml records the version it was made with; it can be run again
     data = {k: v for k, v in data.items() if k != "cartsim_version"}
     try:
@@ -304,6 +307,10 @@ def parse_config(data: dict[str, Any], source: str | None = None) -> ExperimentC
         raise ConfigError(
             "invalid experiment:\n" + format_validation_error(exc, ExperimentConfig), source
         ) from None
+    try:
+        check_feasible(config)  # every check a run makes, so that a valid experiment runs
+    except ConfigError as exc:
+        raise ConfigError(str(exc), source) from None
     return config
 
 
