@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import sys
@@ -147,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         print("cartsim: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # cartsim.io.DiskFullError says what to do
+            print(f"cartsim: error: {exc.strerror}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+            return 2
         print(f"cartsim: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1
 
