@@ -199,3 +199,13 @@ def test_ode_records_and_nulls(capsys, tmp_path, sets, expected):
         data[key] = yaml.safe_load(value)
     code, err = cli(capsys, "ode", write(tmp_path / "ode.yaml", yaml.safe_dump(data)), "--out", tmp_path / "o")
     assert_clean_error(code, err, expected)
+
+
+def test_a_design_too_big_to_check_is_refused_before_it_is_built(capsys, tmp_path):
+    data = yaml.safe_load((CONFIGS / "dose_x_escape.yaml").read_text())
+    for p in data["sweep"]["parameters"]:
+        p.pop("values", None)
+        p["range"] = {"start": 1, "stop": 2, "num": 100_000}
+    path = write(tmp_path / "big.yaml", yaml.safe_dump(data))
+    code, err = cli(capsys, "sweep", path, "--dry-run")  # 10¹⁰ points: built, this would never end
+    assert_clean_error(code, err, "sweep.parameters[0]: the grid design has 10,000,000,000 points, more than 100,000")
