@@ -209,3 +209,20 @@ def test_a_design_too_big_to_check_is_refused_before_it_is_built(capsys, tmp_pat
     path = write(tmp_path / "big.yaml", yaml.safe_dump(data))
     code, err = cli(capsys, "sweep", path, "--dry-run")  # 10¹⁰ points: built, this would never end
     assert_clean_error(code, err, "sweep.parameters[0]: the grid design has 10,000,000,000 points, more than 100,000")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_validate_reads_every_kind_of_shipped_file(capsys, name):
+    code = main(["validate", str(CONFIGS / name)])
+    out = capsys.readouterr().out
+    assert code == 0 and ": valid" in out
+
+
+def test_validate_checks_a_sweep_and_an_ode_experiment_as_their_commands_do(capsys, tmp_path):
+    data = yaml.safe_load((CONFIGS / "dose_response.yaml").read_text())
+    data["sweep"]["parameters"][0]["range"]["stop"] = 10**9  # doses beyond the sites
+    path = write(tmp_path / "sweep.yaml", yaml.safe_dump(data))
+    code, err = cli(capsys, "validate", path)
+    assert_clean_error(code, err, "design point 5", "dosing[0].cells")
+    code, err = cli(capsys, "validate", CONFIGS / "ode_cartmath_raji.yaml", "--set", "record_every_h=1e-9")
+    assert_clean_error(code, err, "invalid ODE experiment", "record_every_h: a record every 1e-09 h")
