@@ -3,8 +3,8 @@
 Each example takes one of ``configs/*.yaml``, applies one to three mutations (a value replaced by
 one of another type, a number scaled out of range or made non-finite, a null, an unknown key, a
 key removed) and perhaps one YAML oddity (a duplicated line, a cut, a tab, an alias, a tag, a huge
-integer, deep nesting, bytes that are not UTF-8), and passes the file to the command that file is
-for, in this process through :func:`cartsim.cli.main`:
+integer, deep nesting, bytes that are not UTF-8), and passes the file (perhaps with one
+odd ``--set PATH=VALUE``) to the command that file is for, in this process through :func:`cartsim.cli.main`:
 
 * an experiment: ``validate``, and if it is valid, a bounded ``run`` (below);
 * a sweep: ``validate`` and ``sweep --dry-run`` (design, every point validated);
@@ -42,12 +42,13 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, seed, settings
+from hypothesis import HealthCheck, Phase, event, given, seed, settings
 from hypothesis import strategies as st
 
 from cartsim.cli import main
 from cartsim.config import ExperimentConfig, load_config
 from cartsim.config.errors import MAX_LINE_CHARS, MAX_LINES
+from cartsim.config.loading import parse_set_options
 from cartsim.config.feasibility import MAX_RECORDS, MAX_STEPS, memory_budget, run_cost
 from cartsim.experiments.design import SweepSpec
 from cartsim.odes.config import OdeConfig, is_ode_data
@@ -204,6 +205,19 @@ def yaml_bytes(draw, data: dict, plain: bool = False) -> tuple[bytes, str]:
     return raw, oddity
 
 
+@st.composite
+def set_options(draw, data: dict) -> tuple[list[str], list[str]]:
+    """Zero or one ``--set PATH=VALUE`` (a path of the file, perhaps through a value or past its
+    end, and an odd value written as YAML), and the keys it names."""
+    if draw(st.integers(0, 3)):
+        return [], []
+    path = [str(p) for p in draw(st.sampled_from(paths(data) or [("name",)]))]
+    path += draw(st.sampled_from([[], [], ["x"], ["0"], ["99"]]))
+    value = yaml.safe_dump(draw(ODD_VALUES), default_flow_style=True, width=10**9).strip()
+    value = value.removesuffix("...").strip()
+    return ["--set", f"{'.'.join(path)}={value}"], [p for p in path if not p.isdigit()]
+
+
 # ------------------------------------------------------------------------------ checks
 def cli(*args: Any) -> tuple[int, str]:
     err = io.StringIO()
@@ -241,12 +255,12 @@ def shortened(config: ExperimentConfig) -> dict:
     return data
 
 
-def check_experiment(path: Path, touched: list[str], tmp: Path) -> str:
-    code, err = cli("validate", path)
+def check_experiment(path: Path, touched: list[str], tmp: Path, sets: list[str]) -> str:
+    code, err = cli("validate", path, *sets)
     assert_clean(code, err, touched, f"validate {path.name}")
     if code:
         return "clean error"
-    config = load_config(path)
+    config = load_config(path, parse_set_options(sets[1::2]))
     cost = run_cost(config)  # what validate promised for the whole run
     assert cost.records <= MAX_RECORDS and cost.steps <= MAX_STEPS and cost.memory_bytes <= memory_budget()[0]
     short = tmp / "short.yaml"
@@ -264,9 +278,9 @@ def check_experiment(path: Path, touched: list[str], tmp: Path) -> str:
     return "run"
 
 
-def check_sweep(path: Path, touched: list[str], tmp: Path) -> str:
+def check_sweep(path: Path, touched: list[str], tmp: Path, sets: list[str]) -> str:
     results = []
-    for args in (["validate", path], ["sweep", path, "--dry-run", "--out", tmp / "sweep"]):
+    for args in (["validate", path, *sets], ["sweep", path, "--dry-run", "--out", tmp / "sweep", *sets]):
         code, err = cli(*args)
         assert_clean(code, err, touched, " ".join(map(str, args[:2])))
         results.append(code)
@@ -274,10 +288,10 @@ def check_sweep(path: Path, touched: list[str], tmp: Path) -> str:
     return "clean error" if results[0] else "dry run"
 
 
-def check_ode(path: Path, touched: list[str], tmp: Path) -> str:
-    code, err = cli("validate", path)
+def check_ode(path: Path, touched: list[str], tmp: Path, sets: list[str]) -> str:
+    code, err = cli("validate", path, *sets)
     assert_clean(code, err, touched, f"validate {path.name}")
-    ran, err2 = cli("ode", path, "--out", tmp / "ode", "--no-plots", "--quiet")
+    ran, err2 = cli("ode", path, "--out", tmp / "ode", "--no-plots", "--quiet", *sets)
     assert_clean(ran, err2, touched, f"ode {path.name}")
     if code == 0 and ran == 2:  # valid, but the solver gave up: said clearly, and nothing written
         assert not (tmp / "ode").exists()
@@ -293,6 +307,7 @@ def _small_memory(monkeypatch):
 
 @seed(FUZZ_SEED)
 @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # explaining takes minutes
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
@@ -301,6 +316,8 @@ def test_every_mutated_config_gives_a_clean_error_or_a_bounded_run(data):
     mild = data.draw(st.integers(0, 2), label="mild") == 0
     mutated, touched = data.draw(mutate(SHIPPED[name], mild), label="mutated")
     raw, oddity = data.draw(yaml_bytes(mutated, mild), label="yaml")
+    sets, named = data.draw(set_options(mutated), label="--set") if not mild else ([], [])
+    touched = [*touched, *named]
     event(f"oddity: {oddity}")
     with tempfile.TemporaryDirectory(prefix="cartsim-fuzz-") as tmp:
         tmp = Path(tmp)
@@ -309,11 +326,12 @@ def test_every_mutated_config_gives_a_clean_error_or_a_bounded_run(data):
         original = SHIPPED[name]
         with contextlib.suppress(Exception):  # what the file now is (a cut sweep may be an experiment)
             parsed = yaml.safe_load(raw)
+            parsed = {} if parsed is None else parsed  # an empty file is the default experiment
             original = parsed if isinstance(parsed, dict) else original
         if "sweep" in original:
-            outcome = check_sweep(path, touched, tmp)
+            outcome = check_sweep(path, touched, tmp, sets)
         elif is_ode_data(original):
-            outcome = check_ode(path, touched, tmp)
+            outcome = check_ode(path, touched, tmp, sets)
         else:
-            outcome = check_experiment(path, touched, tmp)
+            outcome = check_experiment(path, touched, tmp, sets)
     event(f"outcome: {outcome}")
