@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import sys
@@ -68,7 +69,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    config = load_config(args.config, parse_set_options(args.set))
+    """Check an experiment, a sweep or an ODE experiment as ``run``, ``sweep`` or ``ode`` would
+    before starting: a file this calls valid runs."""
+    from cartsim.config.loading import read_yaml
+
+    data = read_yaml(args.config)
+    overrides = parse_set_options(args.set)
+    if "sweep" in data:
+        from cartsim.experiments.sweep import Sweep
+
+        sweep = Sweep.from_dict(data, str(args.config), overrides)
+        print(f"{args.config}: valid sweep. design '{sweep.spec.design}', {len(sweep.design)} points × "
+              f"{sweep.spec.replicates} replicates = {sweep.n_runs} runs (cartsim sweep {args.config} --dry-run "
+              "shows them).")
+        return 0
+    from cartsim.odes.config import is_ode_data
+
+    if is_ode_data(data):
+        from cartsim.odes.config import load_ode_config
+
+        ode = load_ode_config(args.config, overrides)
+        print(f"{args.config}: valid ODE experiment. {ode.model} ({ode.parameter_set}), {len(ode.dose_list())} "
+              f"dose(s), {ode.final_day:g} days (run it with cartsim ode {args.config}).")
+        return 0
+    config = load_config(args.config, overrides)
     products = ", ".join(f"{p.name} ({' '.join(p.targets)}, {p.logic})" for p in config.products)
     print(f"{args.config}: valid. {config.tissue.width}×{config.tissue.height} sites, "
           f"{config.tumor.initial.cells} tumor cells ({config.tumor.initial.type}), products: {products}, "
@@ -116,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("validate", help="check an experiment file without running it")
+    p = sub.add_parser("validate", help="check an experiment, sweep or ODE experiment file without running it",
+                       description="Check an experiment file (or one with a sweep: block, or an ODE "
+                       "experiment) as run, sweep or ode would before starting, including the time step, "
+                       "the number of records and internal steps and the memory needed: a valid file runs.")
     add_config_args(p)
     p.set_defaults(func=_cmd_validate)
 
@@ -147,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         print("cartsim: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # cartsim.io.DiskFullError says what to do
+            print(f"cartsim: error: {exc.strerror}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+            return 2
         print(f"cartsim: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1
 

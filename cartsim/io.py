@@ -11,6 +11,7 @@ Also the tables every run folder holds (:func:`write_run_tables`), shared by age
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -42,6 +43,10 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+class DiskFullError(OSError):
+    """The disk (or the user's quota) is full: nothing was written, and no partial file is left."""
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], *, suffix: str = ".tmp") -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
 
@@ -58,10 +63,21 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], *, suff
         os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results should read like any file
         write(tmp_path)
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         tmp_path.unlink(missing_ok=True)
+        if _disk_full(exc):
+            raise DiskFullError(errno.ENOSPC, f"no space left on the device to write {path}; nothing partial "
+                                "was kept. Free some space (or write elsewhere) and run the command again "
+                                "(a sweep resumes where it stopped)") from None
         raise
     return path
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk or quota is full (pyarrow wraps the OSError it met in its own errors)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

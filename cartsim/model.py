@@ -16,7 +16,6 @@ minutes (:func:`cartsim.rates.choose_dt`). The schedule of one internal step:
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from cartsim.agents.car import CarDesign
 from cartsim.agents.cart import EXHAUSTED, CarTPopulation
 from cartsim.agents.tumor import TumorPopulation
 from cartsim.config import ConfigError, ExperimentConfig, apply_overrides, parse_config, resolve_shortcuts
+from cartsim.config.feasibility import time_step_min
 from cartsim.config.loading import read_yaml
 from cartsim.environment.cytokines import PROLIFERATION_CYTOKINE, CytokineFields
 from cartsim.environment.tissue import Tissue
@@ -115,26 +115,9 @@ class CarTModel(mesa.Model):
 
     # ------------------------------------------------------------------ time
     def _choose_dt(self, c: ExperimentConfig) -> float:
-        """The internal step (minutes): configured or automatic, shortened to divide the record interval
-        (and the last, shorter one, where the duration is not a multiple of it: :func:`rates.fit_step`)."""
-        hop_rate = rates.hop_rate_per_min(c.car_t.speed_um_per_min, c.tissue.site_um)
-        if c.time.dt_min is not None:
-            dt = c.time.dt_min
-            if hop_rate * dt > 1:
-                raise ConfigError(
-                    f"time.dt_min: {dt:g} min is longer than the time a CAR-T cell takes to cross a site "
-                    f"at {c.car_t.speed_um_per_min:g} µm/min; use time.dt_min <= {1 / hop_rate:.3g} (or null)"
-                )
-        else:
-            t = c.car_t
-            dt = rates.choose_dt(
-                hop_rate=hop_rate,
-                hazards_per_min=[
-                    rates.per_minute(t.kill_rate_per_h + t.detach_rate_per_h),
-                    2 * math.log(2) / (t.division_time_h * 60) * (1 + t.il2_max_boost),
-                ],
-            )
-        return rates.fit_step(dt, self.record_min, self.duration_min)
+        """The internal step (minutes): :func:`cartsim.config.feasibility.time_step_min`, the same
+        computation that validation runs, so that a valid experiment is one that runs."""
+        return time_step_min(c)
 
     @property
     def day(self) -> float:

@@ -67,3 +67,18 @@ def test_t_cell_speed_does_not_depend_on_step():
         msd[dt] = d2.mean()
     # 900 cells: the standard error of each MSD is ~3 %
     assert msd[0.5] == pytest.approx(msd[2.5], rel=0.1)
+
+
+@pytest.mark.parametrize("time,car_t,tissue", [
+    ({}, {}, {}),
+    ({"dt_min": 0.7}, {}, {}),
+    ({"record_every_h": 0.05, "duration_days": 1.3}, {}, {}),
+    ({"duration_days": 2.7, "record_every_h": 5}, {"kill_rate_per_h": 40, "division_time_h": 3}, {}),
+    ({}, {"speed_um_per_min": 45}, {"site_um": 6}),
+])
+def test_validation_computes_the_models_time_step(time, car_t, tissue):
+    from cartsim.config.feasibility import time_step_min
+
+    cfg = small_config(time={"duration_days": 3, "record_every_h": 6, **time}, car_t=car_t,
+                       tissue={"width": 30, "height": 30, **tissue})
+    assert CarTModel(cfg).dt == time_step_min(cfg)

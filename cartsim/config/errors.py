@@ -9,12 +9,28 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 
+#: Longest line of an error message, and most lines, before the rest is summarised.
+MAX_LINE_CHARS = 400
+MAX_LINES = 25
+
+
+def summarise(message: str, max_line: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES) -> str:
+    """``message`` with over-long lines cut and a long list of lines shortened, each saying how much
+    was left out (a value built from YAML aliases can print as hundreds of kilobytes)."""
+    lines = message.splitlines() or [""]
+    out = [line if len(line) <= max_line else f"{line[:max_line]}... ({len(line) - max_line:,} more characters)"
+           for line in lines[:max_lines]]
+    if len(lines) > max_lines:
+        out.append(f"... and {len(lines) - max_lines:,} more lines")
+    return "\n".join(out)
+
+
 class ConfigError(ValueError):
     """A problem with an experiment file or override; its message names the field and the fix."""
 
     def __init__(self, message: str, source: str | None = None):
         self.source = source
-        super().__init__(f"{source}: {message}" if source else message)
+        super().__init__(summarise(f"{source}: {message}" if source else message))
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

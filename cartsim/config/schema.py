@@ -7,6 +7,7 @@ molecules per cell). Conversion to per-step probabilities happens only in :mod:`
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
@@ -90,6 +91,8 @@ class TimeConfig(Section):
     @field_validator("snapshot_days")
     @classmethod
     def _non_negative(cls, v: list[float]) -> list[float]:
+        if not all(math.isfinite(d) for d in v):
+            raise ValueError("snapshot days must be finite numbers of days")
         if any(d < 0 for d in v):
             raise ValueError("snapshot days must be >= 0")
         return sorted(v)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from cartsim.config import ConfigError
@@ -56,6 +57,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                         force=args.force, progress=not args.quiet)
     report = results.report
     assert report is not None
+    if report.damaged:
+        shown = ", ".join(map(str, report.damaged[:MAX_FAILURES_SHOWN]))
+        more = f" and {len(report.damaged) - MAX_FAILURES_SHOWN} more" if len(report.damaged) > MAX_FAILURES_SHOWN else ""
+        print(f"cartsim: note: {len(report.damaged)} damaged run file(s) in {out / 'runs'} were removed and run "
+              f"again: run {shown}{more}", file=sys.stderr)
     if not args.quiet:
         where = f" on {report.executor}" if report.executor else ""
         print(f"{sweep.config.name}: {report.total} runs ({report.skipped} already done, {report.ok} finished now, "

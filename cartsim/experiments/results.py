@@ -32,6 +32,7 @@ class SweepReport:
         failed: runs that failed now, as ``(run, params, error)``.
         wall_seconds: time the call took.
         executor: which executor ran them.
+        damaged: runs whose files were found damaged or truncated on resume, removed and run again.
     """
 
     total: int
@@ -40,6 +41,7 @@ class SweepReport:
     failed: list[tuple[int, dict[str, Any], str]] = field(default_factory=list)
     wall_seconds: float = 0.0
     executor: str = ""
+    damaged: list[int] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:

@@ -69,6 +69,7 @@ class Sweep:
         except ConfigError as exc:
             raise ConfigError(str(exc), source) from None
         self.base_seed = spec.base_seed(config)
+        self.damaged: list[int] = []  # run files found damaged (and removed) by the last prepare()
         self._experiment = config.model_dump(mode="json")
 
     # ------------------------------------------------------------------ construction
@@ -157,6 +158,7 @@ class Sweep:
         root = Path(out)
         if root.exists() and not root.is_dir():
             raise ConfigError(f"--out {root}: exists and is not a folder")
+        self.damaged = []
         if force:
             store.clear(root)
         manifest_path = root / store.MANIFEST
@@ -168,7 +170,8 @@ class Sweep:
                                   "or choose another --out folder")
             root.mkdir(parents=True, exist_ok=True)
             store.write_manifest(root, self.manifest())
-        done, _failed = store.scan(root, clean=True)
+        done, _failed = store.scan(root, clean=True, damaged=self.damaged)
+        self.damaged.sort()
         return [r for r in range(self.n_runs) if r not in done]
 
     def _check_same_sweep(self, root: Path) -> None:
@@ -202,12 +205,16 @@ class Sweep:
         """
         start = time.perf_counter()
         root = Path(out)
-        todo = self.prepare(root, force=force)
-        report = SweepReport(total=self.n_runs, skipped=self.n_runs - len(todo))
-        if todo:
-            with make_executor(executor, workers, scheduler) as ex:
-                report.executor = ex.description
-                self._execute(ex, todo, root, report, progress)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"--out {root}: exists and is not a folder")
+        root.mkdir(parents=True, exist_ok=True)
+        with store.SweepLock(root):  # a second sweep into the same folder is refused, not interleaved
+            todo = self.prepare(root, force=force)
+            report = SweepReport(total=self.n_runs, skipped=self.n_runs - len(todo), damaged=list(self.damaged))
+            if todo:
+                with make_executor(executor, workers, scheduler) as ex:
+                    report.executor = ex.description
+                    self._execute(ex, todo, root, report, progress)
         report.wall_seconds = time.perf_counter() - start
         results = load_results(root)
         results.report = report

@@ -82,7 +82,8 @@ def write_run(root: Path, task: RunTask, outcome: RunOutcome, param_types: dict[
     meta = {**ids, "params": task.params, "summary": outcome.summary,
             "wall_seconds": outcome.wall_seconds, "worker": outcome.worker}
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(_json_ready(meta)).encode()})
-    path = io.write_atomic(run_file(root, task.run), lambda p: pq.write_table(table, p))
+    # page checksums let a resumed sweep tell a damaged file from a finished run (_intact)
+    path = io.write_atomic(run_file(root, task.run), lambda p: pq.write_table(table, p, write_page_checksum=True))
     failure_file(root, task.run).unlink(missing_ok=True)
     return path
 
@@ -114,12 +115,30 @@ def _complete(path: Path) -> bool:
         return False
 
 
-def scan(root: Path, clean: bool = False) -> tuple[set[int], set[int]]:
+def _intact(path: Path, run: int) -> bool:
+    """Whether a run file reads back whole: footer, the run's own record, and every data page
+    (against its checksum). A file damaged on disk or truncated by a crash of the machine fails."""
+    if not _complete(path):
+        return False
+    try:
+        pf = pq.ParquetFile(path, page_checksum_verification=True)
+        meta = json.loads((pf.schema_arrow.metadata or {})[METADATA_KEY])
+        if meta.get("run") != run:
+            return False
+        table = pf.read()
+        return table.num_rows == pf.metadata.num_rows and table.num_rows > 0
+    except Exception:  # noqa: BLE001 - pyarrow raises many kinds of error on a damaged file
+        return False
+
+
+def scan(root: Path, clean: bool = False, damaged: list[int] | None = None) -> tuple[set[int], set[int]]:
     """Indices of finished runs and of failed runs.
 
-    With ``clean`` (a sweep about to resume), temporary files left by a killed sweep and damaged
-    run files are removed; without it (reading results, possibly while a sweep still writes
-    into the folder) they are only skipped.
+    With ``clean`` (a sweep about to resume), temporary files left by a killed sweep are removed,
+    and every run file is read back in full (:func:`_intact`): a damaged or truncated one is
+    removed, so that its run is done again rather than trusted, and its index added to
+    ``damaged``. Without ``clean`` (reading results, possibly while a sweep still writes into the
+    folder) only files that do not end as a Parquet file does are skipped.
     """
     done: set[int] = set()
     failed: set[int] = set()
@@ -135,12 +154,55 @@ def scan(root: Path, clean: bool = False) -> tuple[set[int], set[int]]:
             m = _RUN_RE.match(entry.name)
             if not m or m.group(2) != suffix:
                 continue
-            if suffix == "parquet" and not _complete(Path(entry.path)):
-                if clean:
-                    Path(entry.path).unlink(missing_ok=True)
-                continue
+            if suffix == "parquet":
+                run = int(m.group(1))
+                if not (_intact(Path(entry.path), run) if clean else _complete(Path(entry.path))):
+                    if clean:
+                        Path(entry.path).unlink(missing_ok=True)
+                        if damaged is not None:
+                            damaged.append(run)
+                    continue
             bucket.add(int(m.group(1)))
     return done, failed - done
+
+
+LOCK = ".sweep.lock"
+
+
+class SweepLock:
+    """An exclusive lock on a sweep folder, held while a sweep writes into it.
+
+    ``fcntl.flock`` on ``DIR/.sweep.lock``: the kernel releases it when the process ends, however it
+    ends, so a killed sweep never leaves a stale lock. The file holds the owner's process id for
+    the message a second sweep gets.
+    """
+
+    def __init__(self, root: Path):
+        self.path = Path(root) / LOCK
+        self._fd: int | None = None
+
+    def __enter__(self) -> SweepLock:
+        import fcntl
+
+        from cartsim.config import ConfigError
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ConfigError(f"{self.path.parent}: another cartsim sweep (process {owner}) is writing into this "
+                              "folder; wait for it to finish, or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
 
 
 def clear(root: Path) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,8 @@ __all__ = ["OdeConfig", "OdeDose", "ParameterValue", "SolverConfig", "apply_ode_
 #: keys only an ODE experiment has (a file with none of them is an agent experiment)
 ODE_KEYS = frozenset({"model", "parameter_set", "parameters", "initial", "end_day", "challenges",
                       "solver", "extinction_cells", "record_every_h"})
+#: Most rows of an ODE run's time series (100 years at a record every hour is 876,600).
+MAX_RECORDS = 1_000_000
 #: written into config.yaml with the results, for the record; ignored when the file is read again
 RECORD_KEYS = ("cartsim_version",)
 
@@ -140,6 +143,12 @@ class OdeConfig(Section):
             if key not in m.compartment_names:
                 hint = _hint(key, m.compartment_names)
                 raise ValueError(f"initial.{key}: model {m.name} has no such compartment{hint}")
+        records = math.ceil(self.final_day * 24 / self.record_every_h - 1e-9) + 1
+        if records > MAX_RECORDS:
+            raise ValueError(
+                f"record_every_h: a record every {self.record_every_h:g} h over {self.final_day:g} days makes "
+                f"{records:,} records, more than {MAX_RECORDS:,}; use record_every_h >= "
+                f"{math.ceil(self.final_day * 24 / (MAX_RECORDS - 1) * 1000) / 1000:g}")
         if self.end_day is not None:
             for what, doses in (("dosing", self.dosing or []), ("challenges", self.challenges)):
                 for i, d in enumerate(doses):
@@ -209,13 +218,14 @@ def resolve_ode_data(data: dict[str, Any]) -> dict[str, Any]:
         return data
     pset = model.parameter_sets[set_name]
     data["parameter_set"] = set_name
-    params = data.get("parameters")
-    if params is None or isinstance(params, dict):
-        params = dict(params or {})
+    # an explicit ``parameters: null`` or ``initial: null`` is left for validation to refuse (a
+    # mapping is expected; leave the key out for the protocol's values)
+    params = data.get("parameters", {})
+    if isinstance(params, dict):
         data["parameters"] = {**{k: v for k, v in pset.values.items()}, **params}
-    initial = data.get("initial")
-    if initial is None or isinstance(initial, dict):
-        data["initial"] = {**dict(pset.initial), **(initial or {})}
+    initial = data.get("initial", {})
+    if isinstance(initial, dict):
+        data["initial"] = {**dict(pset.initial), **initial}
     if data.get("end_day") is None:
         data["end_day"] = pset.end_day
     if data.get("dosing") is None:
