@@ -128,6 +128,26 @@ def schedule(slot, now, division_in, event_gen, heap_time, heap_key, meta, death
 
 
 @njit(cache=True)
+def _wake_site(x0, y0, now, layer, quiescent, event_gen, heap_time, heap_key, meta, death_mean,
+               k_shape, theta, growth_rate, rng):
+    """The quiescent neighbours of the freed site (x0, y0) wake (see :func:`wake`)."""
+    width, height = layer.shape
+    woke = 0
+    for d in range(8):
+        nx, ny = x0 + DX[d], y0 + DY[d]
+        if nx < 0 or nx >= width or ny < 0 or ny >= height:
+            continue
+        s = layer[nx, ny]
+        if s < 0 or not quiescent[s]:
+            continue
+        quiescent[s] = False
+        schedule(s, now, residual_cycle_time(rng, k_shape, theta, growth_rate), event_gen,
+                 heap_time, heap_key, meta, death_mean, rng)
+        woke += 1
+    return woke
+
+
+@njit(cache=True)
 def wake(xs, ys, now, layer, quiescent, event_gen, heap_time, heap_key, meta, death_mean,
          k_shape, theta, growth_rate, rng):
     """Quiescent tumor cells next to the freed sites (xs, ys) resume cycling at a random point
@@ -135,21 +155,28 @@ def wake(xs, ys, now, layer, quiescent, event_gen, heap_time, heap_key, meta, de
 
     The caller guarantees room for ``8·len(xs)`` more events.
     """
-    width, height = layer.shape
     woke = 0
     for i in range(xs.size):
-        for d in range(8):
-            nx, ny = xs[i] + DX[d], ys[i] + DY[d]
-            if nx < 0 or nx >= width or ny < 0 or ny >= height:
-                continue
-            s = layer[nx, ny]
-            if s < 0 or not quiescent[s]:
-                continue
-            quiescent[s] = False
-            schedule(s, now, residual_cycle_time(rng, k_shape, theta, growth_rate), event_gen,
-                     heap_time, heap_key, meta, death_mean, rng)
-            woke += 1
+        woke += _wake_site(xs[i], ys[i], now, layer, quiescent, event_gen, heap_time, heap_key, meta,
+                           death_mean, k_shape, theta, growth_rate, rng)
     return woke
+
+
+@njit(cache=True)
+def _free_site(s, now, alive, pos, layer, blocks, free, counters, event_gen, died_at, quiescent,
+               heap_time, heap_key, meta, death_mean, k_shape, theta, growth_rate, rng):
+    """Cell ``s`` dies at ``now``: its site frees (``died_at`` records the minute), its slot goes
+    on the free stack, its queued events go stale, and the quiescent cells next to it wake."""
+    x0, y0 = pos[s, 0], pos[s, 1]
+    event_gen[s] += 1
+    alive[s] = False
+    layer[x0, y0] = -1
+    blocks[x0 >> BLOCK_SHIFT, y0 >> BLOCK_SHIFT] -= 1
+    free[counters[N_FREE]] = s
+    counters[N_FREE] += 1
+    died_at[x0, y0] = now
+    _wake_site(x0, y0, now, layer, quiescent, event_gen, heap_time, heap_key, meta, death_mean,
+               k_shape, theta, growth_rate, rng)
 
 
 @njit(cache=True)
@@ -196,22 +223,12 @@ def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, laye
             continue  # the cell died, was killed or rescheduled since this was queued
         x0, y0 = pos[slot, 0], pos[slot, 1]
         if kind == DIE:
-            event_gen[slot] += 1
-            alive[slot] = False
-            layer[x0, y0] = -1
-            blocks[x0 >> BLOCK_SHIFT, y0 >> BLOCK_SHIFT] -= 1
-            free[counters[N_FREE]] = slot
-            counters[N_FREE] += 1
-            died_at[x0, y0] = time
             removed[n_removed[0], 0] = slot
             removed[n_removed[0], 1] = uid[slot]
             n_removed[0] += 1
             tally[1] += 1
-            xs = np.empty(1, dtype=np.int64)
-            ys = np.empty(1, dtype=np.int64)
-            xs[0], ys[0] = x0, y0
-            wake(xs, ys, time, layer, quiescent, event_gen, heap_time, heap_key, meta, death_mean,
-                 k_shape, theta, growth_rate, rng)
+            _free_site(slot, time, alive, pos, layer, blocks, free, counters, event_gen, died_at,
+                       quiescent, heap_time, heap_key, meta, death_mean, k_shape, theta, growth_rate, rng)
             continue
         # division: where does the daughter go?
         tx, ty = -1, -1
@@ -283,18 +300,6 @@ def remove_cells(slots, now, alive, pos, layer, blocks, free, counters, event_ge
 
     The caller guarantees room for ``8·len(slots)`` more events.
     """
-    site_x = np.empty(1, dtype=np.int64)
-    site_y = np.empty(1, dtype=np.int64)
     for i in range(slots.size):
-        s = slots[i]
-        x0, y0 = pos[s, 0], pos[s, 1]
-        event_gen[s] += 1
-        alive[s] = False
-        layer[x0, y0] = -1
-        blocks[x0 >> BLOCK_SHIFT, y0 >> BLOCK_SHIFT] -= 1
-        free[counters[N_FREE]] = s
-        counters[N_FREE] += 1
-        died_at[x0, y0] = now
-        site_x[0], site_y[0] = x0, y0
-        wake(site_x, site_y, now, layer, quiescent, event_gen, heap_time, heap_key, meta, death_mean,
-             k_shape, theta, growth_rate, rng)
+        _free_site(slots[i], now, alive, pos, layer, blocks, free, counters, event_gen, died_at,
+                   quiescent, heap_time, heap_key, meta, death_mean, k_shape, theta, growth_rate, rng)
