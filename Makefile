@@ -85,6 +85,7 @@ bench: $(STAMP) $(VIZ_STAMP)
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_viz.py
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_fields.py
 
 params: $(STAMP)
 	$(VENV)/bin/cartsim params > docs/parameters.md

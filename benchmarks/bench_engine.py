@@ -138,9 +138,12 @@ def peak_rss_mib() -> float:
 
 
 def loaded_cartsim_files(root: Path) -> tuple[list[str], str]:
-    """Every loaded cartsim module outside ``root``/cartsim, and a hash of the sources that ran."""
+    """Every loaded cartsim module outside ``root``/cartsim, and a hash of the package's sources
+    (all of them, so that jobs loading different modules, a model run and a sweep, compare)."""
     package = (root / "cartsim").resolve()
     wrong, digest = [], hashlib.sha1()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     for name in sorted(sys.modules):
         if name != "cartsim" and not name.startswith("cartsim."):
             continue
@@ -151,8 +154,6 @@ def loaded_cartsim_files(root: Path) -> tuple[list[str], str]:
         path = Path(file).resolve()
         if not path.is_relative_to(package):
             wrong.append(f"{name} from {path}")
-        elif path.suffix == ".py" and path.exists():
-            digest.update(name.encode() + b"\0" + path.read_bytes())
     return wrong, digest.hexdigest()[:12]
 
 
