@@ -89,8 +89,7 @@ class CarTModel(mesa.Model):
         antigens = c.antigen_names
         self.designs = [CarDesign.from_config(p, antigens, c.tissue.site_um) for p in c.products]
         hop_rate = rates.hop_rate_per_min(c.car_t.speed_um_per_min, c.tissue.site_um)
-        bind = lambda p: rates.encounter_probability_per_step(p, hop_rate, self.dt)  # noqa: E731
-        self.tumor = TumorPopulation(self, self.tissue, c, self.designs, self.dt, bind)
+        self.tumor = TumorPopulation(self, self.tissue, c, self.designs, self.dt, hop_rate)
         self.cart = CarTPopulation(self, self.tissue, c, self.designs, self.tumor, self.dt)
         #: the registry of cell populations: each owns its layer, census columns and snapshot layers
         self.populations = [self.tumor, self.cart]

@@ -31,6 +31,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from cartsim import rates
 from cartsim.agents.gates import Gate, gate
 from cartsim.config.schema import ProductConfig
 from cartsim.units import AVOGADRO, site_volume_litre
@@ -105,3 +106,14 @@ class CarDesign:
             for i in self.antigen_index
         ])
         return self.gate.combine(per_antigen)
+
+    def binding_per_step(self, densities: np.ndarray, hop_rate_per_min: float, dt_min: float) -> np.ndarray:
+        """Per-step binding probability of a contact with cells of ``densities`` (n_cells, n_antigens).
+
+        The whole-encounter probability (:meth:`encounter_probability`) spread over an
+        encounter's mean duration ``1/hop_rate_per_min`` as a constant hazard, for steps of
+        ``dt_min`` minutes (:func:`cartsim.rates.encounter_probability_per_step`), so that a
+        contact binds with the same probability at any step length.
+        """
+        return rates.encounter_probability_per_step(self.encounter_probability(densities),
+                                                    hop_rate_per_min, dt_min)

@@ -67,7 +67,7 @@ class TumorPopulation(Population):
         "event_gen": (np.int64, (), 0),  # invalidates queued events of a removed/reset cell
     }
 
-    def __init__(self, model, tissue, config, designs, dt_min: float, binding_step_probability):
+    def __init__(self, model, tissue, config, designs, dt_min: float, hop_rate_per_min: float):
         self.n_antigens = len(config.antigens)
         self.n_products = len(designs)
         self._fields = {
@@ -86,7 +86,7 @@ class TumorPopulation(Population):
         self.noise_cv = config.tumor.density_inheritance_cv
         self.noise_sigma = math.sqrt(math.log1p(self.noise_cv**2))
         self.designs = designs
-        self.binding_step_probability = binding_step_probability
+        self.dt_min, self.hop_rate_per_min = dt_min, hop_rate_per_min  # for the per-step binding
         self.k_shape, self.theta_min = gamma_cycle_scale(config.tumor.doubling_time_h, config.tumor.cycle_cv)
         self.theta_min *= MINUTES_PER_HOUR
         self.growth_rate_per_min = math.log(2.0) / (config.tumor.doubling_time_h * MINUTES_PER_HOUR)
@@ -178,8 +178,8 @@ class TumorPopulation(Population):
 
     def binding_probabilities(self, densities: np.ndarray) -> np.ndarray:
         """Per-step binding probability by product for cells with ``densities`` (n_cells, n_antigens)."""
-        p = np.column_stack([d.encounter_probability(densities) for d in self.designs])
-        return self.binding_step_probability(p)
+        return np.column_stack([d.binding_per_step(densities, self.hop_rate_per_min, self.dt_min)
+                                for d in self.designs])
 
     def initial_densities(self, n: int) -> np.ndarray:
         """Log-normal antigen densities with the configured mean and CV; a fraction starts negative."""
