@@ -21,10 +21,12 @@ from cartsim.viz.page_params import CONFIG_ENV, initial_kwargs, model_params, pa
 from cartsim.viz.tissue_frame import PAGE_CSS
 
 TITLE = "CAR-T cells against a tumor"
-# Milliseconds between steps while playing (on the grid of Mesa's slider, 1, 11, 21, ...): with
-# one-hour steps and ~0.15 s to compute and draw each, a simulated day takes about 5 seconds,
-# slow enough to follow single cells.
-PLAY_INTERVAL_MS = 41
+# Milliseconds between steps while playing (on the grid of Mesa's slider, 1, 11, 21, ...). A
+# one-hour step of the classroom model computes in a few ms; drawing it takes ~0.05-0.15 s, so a
+# simulated day takes about 5 seconds, slow enough to follow single cells, and the browser gets
+# time to draw each frame before the next arrives (a shorter interval floods a loaded machine's
+# browser with frames it cannot draw).
+PLAY_INTERVAL_MS = 151
 
 
 @solara.component
