@@ -104,7 +104,6 @@ class TumorPopulation(Population):
         self._n_changed = np.zeros(1, dtype=np.int64)
         self._n_removed = np.zeros(1, dtype=np.int64)
         self._tally = np.zeros(2, dtype=np.int64)  # divisions, deaths of the event loop
-        self._residuals: list[float] = []
         self.killed = 0
 
     @property

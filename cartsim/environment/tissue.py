@@ -22,7 +22,7 @@ import numpy as np
 from mesa.discrete_space import Cell, OrthogonalMooreGrid
 from mesa.discrete_space.grid import Grid, pickle_gridcell
 
-from cartsim.environment.space import BLOCK_SHIFT, CONTACT_OFFSETS, OFFSETS, STIRRED, make_space
+from cartsim.environment.space import BLOCK_SHIFT, CONTACT_OFFSETS, OFFSETS, make_space
 
 __all__ = ["CONTACT_OFFSETS", "OFFSETS", "LazyMooreGrid", "Tissue", "TissueSite"]
 
@@ -164,11 +164,6 @@ class Tissue:
         flat = np.arange(width * height)
         self.vessel_sites = model.rng.choice(flat, size=n_vessels, replace=False)
         self.populations: list = []  # the model's populations, in the order they were added
-
-    @property
-    def stirred(self) -> bool:
-        """Whether placements are uniform (``space: stirred``); fields are then well mixed too."""
-        return self.space.kind == STIRRED
 
     # ------------------------------------------------------------------ Mesa-facing
     def occupants(self, coord: tuple[int, int]) -> list:
