@@ -9,6 +9,10 @@ The package root is the public API only. Its names are imported on first use (PE
 importing one part of cartsim (``cartsim.config``, the ``cartsim`` command, a sweep worker) does
 not load every other part; and no module inside cartsim imports the root (the version lives in
 :mod:`cartsim._version`), so imports flow one way.
+
+Importing cartsim defers pandas (:mod:`cartsim._deferred`): Mesa imports it eagerly, but a
+model run does not use it, so it loads, in place, on first use, saving ~77 MiB and ~1 s in
+processes that never build a table.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from cartsim._deferred import defer
 from cartsim._version import __version__
+
+defer("pandas")
 
 # public name -> the module that defines it
 _EXPORTS = {

@@ -223,3 +223,49 @@ def test_bad_command_line_values_exit_2(tmp_path):
         assert r.returncode == 2 and text in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
     r = cartsim_cli("plot", tmp_path / "nowhere")
     assert r.returncode == 2 and "manifest.json" in r.stderr
+
+
+# ------------------------------------------------------------------------------ how workers start
+# In a fresh interpreter (the test process runs other threads): a serial sweep warms the process
+# up, after which the process executor forks its workers from it; with another Python thread
+# running it falls back to the forkserver. Both give the serial sweep's runs.
+START_METHODS = """
+import json, sys, threading, warnings
+from pathlib import Path
+warnings.simplefilter("error", DeprecationWarning)  # no warning about forking escapes
+from cartsim.experiments import executors, worker
+from cartsim.experiments.sweep import Sweep
+
+def main():
+    sweep = Sweep.from_dict(json.loads(sys.argv[1]))
+    out = Path(sys.argv[2])
+    cold = executors._copy_safely()
+    serial = sweep.run(out / "serial", executor="serial", progress=False).runs.drop(columns=["wall_seconds"])
+    with executors.ProcessExecutor(workers=2) as ex:
+        forked = ex.start_method
+    runs = sweep.run(out / "fork", executor="processes", workers=2, progress=False).runs.drop(columns=["wall_seconds"])
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, daemon=True).start()
+    with executors.ProcessExecutor(workers=2) as ex:
+        list(ex.map_unordered(abs, [-1]))
+        threaded = ex.start_method
+    runs2 = sweep.run(out / "server", executor="processes", workers=2, progress=False).runs.drop(columns=["wall_seconds"])
+    stop.set()
+    print(json.dumps({"cold": cold, "warm": worker.is_warm(), "forked": forked, "threaded": threaded,
+                      "fork_same": runs.equals(serial), "server_same": runs2.equals(serial)}))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_workers_are_forked_from_a_warm_single_threaded_process_and_give_the_same_runs(tmp_path):
+    script = tmp_path / "start_methods.py"
+    script.write_text(START_METHODS)
+    data = tiny(time={"duration_days": 1, "record_every_h": 6})
+    proc = subprocess.run([sys.executable, str(script), json.dumps(data), str(tmp_path)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got == {"cold": False, "warm": True, "forked": "fork", "threaded": "forkserver",
+                   "fork_same": True, "server_same": True}

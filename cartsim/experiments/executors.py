@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -105,8 +106,25 @@ def _watch_coordinator(pid: int, interval_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="cartsim-coordinator-watch", daemon=True).start()
 
 
-def _start_method() -> str:
+def _server_start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _copy_safely() -> bool:
+    """Whether worker processes may be forked from this process as it is now.
+
+    A forked worker starts in ~10 ms with everything this process has loaded, which is worth it
+    only when that includes the model and its compiled kernels (:func:`worker.is_warm`: a run
+    has completed here, as after a serial sweep or an earlier sweep in the same script). It is
+    safe only while no other Python thread runs: a thread holding a lock at the moment of the
+    fork (logging, a progress bar's monitor, a Jupyter kernel's I/O threads) would leave it
+    locked forever in the copy. The native threads of OpenBLAS and of pyarrow's allocator are
+    idle pools that their libraries prepare for a fork (``pthread_atfork``).
+    """
+    from cartsim.experiments.worker import is_warm
+
+    return ("fork" in multiprocessing.get_all_start_methods() and is_warm()
+            and threading.active_count() == 1)
 
 
 def start_forkserver() -> None:
@@ -120,7 +138,7 @@ def start_forkserver() -> None:
     while it starts. Does nothing where there is no forkserver (with spawn, each worker imports
     and warms up in its initializer).
     """
-    if _start_method() != "forkserver":
+    if _server_start_method() != "forkserver":
         return
     from multiprocessing import forkserver
 
@@ -140,13 +158,17 @@ def _start_worker(coordinator_pid: int) -> None:
 
 
 class ProcessExecutor:
-    """Local worker processes (``concurrent.futures``), started with forkserver (or spawn).
+    """Local worker processes (``concurrent.futures``), copies of this process or of a forkserver.
 
-    Fresh interpreters instead of ``fork`` so that workers never inherit locks or threads of
-    the coordinator. The forkserver imports the model and loads its compiled kernels once
-    (:mod:`cartsim.experiments.preload`), and every worker is forked from it ready to run. The
-    workers live as long as the executor (one pool for the whole sweep) and each runs many
-    tasks, so start-up is paid once per sweep, not once per run.
+    Workers must start with the model imported and its compiled kernels loaded (~2.5 s of
+    work in a fresh interpreter, more than a small run). Where this process already has both
+    and runs no other thread (:func:`_copy_safely`), the workers are forked from it as the
+    executor opens, before a progress bar starts its thread: they start at once. Otherwise
+    they are forked from a forkserver, a fresh interpreter that imports the model and loads
+    the kernels once (:mod:`cartsim.experiments.preload`), so that workers never inherit
+    another thread's locks; spawn where there is no forkserver. The workers live as long as the
+    executor (one pool for the whole sweep) and each runs many tasks, so start-up is paid once
+    per sweep, not once per run.
 
     When a worker dies (killed, out of memory, a crash in native code) the pool breaks and every
     run in flight with it fails; those runs are then retried one at a time in a new pool, so the
@@ -157,10 +179,12 @@ class ProcessExecutor:
         self.workers = workers or default_workers()
         self.max_in_flight = max_in_flight or 2 * self.workers
         self.description = f"{self.workers} local processes"
-        self._context = multiprocessing.get_context(_start_method())
         self._pool: ProcessPoolExecutor | None = None
+        self.start_method = ""  # how the current pool's workers were started
 
     def __enter__(self) -> ProcessExecutor:
+        if _copy_safely():
+            self._new_pool()  # fork the workers now, while this process is single-threaded
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -168,9 +192,20 @@ class ProcessExecutor:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         self._shutdown()
-        # no max_tasks_per_child: a worker keeps its imports and loaded kernels for every run
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context,
-                                         initializer=_start_worker, initargs=(os.getpid(),))
+        method = "fork" if _copy_safely() else _server_start_method()
+        with _one_thread_per_worker():
+            if method == "forkserver":
+                start_forkserver()
+            # no max_tasks_per_child: a worker keeps its imports and loaded kernels for every run
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context(method),
+                                             initializer=_start_worker, initargs=(os.getpid(),))
+            if method == "fork":
+                with warnings.catch_warnings():
+                    # Python warns of any native thread; see _copy_safely for why these are safe
+                    warnings.filterwarnings("ignore", message=r".*is multi-threaded, use of fork\(\)",
+                                            category=DeprecationWarning)
+                    self._pool.submit(int).result()  # a fork pool starts all its workers on first use
+        self.start_method = method
         return self._pool
 
     def _shutdown(self) -> None:
@@ -179,16 +214,10 @@ class ProcessExecutor:
             self._pool = None
 
     def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed]:
-        # workers start (forkserver: the server they fork from) while the variables are set
-        with _one_thread_per_worker():
-            start_forkserver()
-            yield from self._map(fn, tasks)
-
-    def _map(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed]:
         source = iter(tasks)
         suspects: deque[T] = deque()  # runs that were in flight when a worker died
         in_flight: dict[Future, T] = {}
-        pool = self._new_pool()
+        pool = self._pool or self._new_pool()
         exhausted = False
         isolating = False
         while True:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from cartsim.progress import ProgressBar
 
 from cartsim import io
 from cartsim._version import __version__
@@ -170,7 +170,7 @@ def run(
         taken.append(model.snapshot())
         snap_days = [d for d in snap_days if d > 0]
     total = config.time.duration_days
-    with tqdm(total=total, unit="day", disable=not progress, desc=config.name,
+    with ProgressBar(total=total, unit="day", disable=not progress, desc=config.name,
               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} days [{elapsed}<{remaining}]") as bar:
         while model.running:
             model.step()

@@ -221,11 +221,11 @@ class Sweep:
         return results
 
     def _execute(self, ex: Any, todo: list[int], root: Path, report: SweepReport, progress: bool) -> None:
-        from tqdm.auto import tqdm
+        from cartsim.progress import ProgressBar
 
         param_types = _param_types(self.design)
         desc = f"{self.config.name} ({len(todo)} runs)"
-        with tqdm(total=len(todo), unit="run", desc=desc, disable=not progress, smoothing=0.1) as bar:
+        with ProgressBar(total=len(todo), unit="run", desc=desc, disable=not progress, smoothing=0.1) as bar:
             for task, outcome, error in ex.map_unordered(execute_run, self.tasks(todo)):
                 if error is not None:
                     outcome = RunOutcome(task.run, False, error=error)

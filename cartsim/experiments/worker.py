@@ -96,6 +96,12 @@ def warm_up() -> None:
         log.debug("warm-up run failed; kernels load on the first run instead", exc_info=True)
 
 
+def is_warm() -> bool:
+    """Whether this process has the model imported and its compiled kernels loaded: it warmed
+    up, or a run completed here."""
+    return _warmed
+
+
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -114,6 +120,8 @@ def execute_run(task: RunTask) -> RunOutcome:
 
         config = parse_config(apply_overrides(task.experiment, task.overrides))
         result = run(config, seed=task.seed, snapshots=False)
+        global _warmed
+        _warmed = True  # everything warm_up would load is loaded now
         return RunOutcome(task.run, True, summary=result.summary, timeseries=result.timeseries,
                           wall_seconds=time.perf_counter() - start, worker=_worker_name())
     except Exception as exc:  # noqa: BLE001 - any failure of one run is recorded, not raised

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from cartsim.progress import ProgressBar
 
 from cartsim import io
 from cartsim._version import __version__
@@ -36,7 +36,7 @@ def write_report(out: str | Path, replicates: int = 8, first_seed: int = 0, prog
     chosen = [SCENARIOS[label] for label in only] if only else list(SCENARIOS.values())
     outcomes: list[Outcome] = []
     start = time.perf_counter()
-    for scenario in tqdm(chosen, desc="validation scenarios", disable=not progress):
+    for scenario in ProgressBar(chosen, desc="validation scenarios", disable=not progress):
         outcome = scenario(seeds)
         if outcome.figure is not None:
             save_figure(outcome.figure, figures / f"pattern{outcome.label}.png")

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, MultipleLocator, NullLocator
 from PIL import Image
-from tqdm.auto import tqdm
+from cartsim.progress import ProgressBar
 
 from cartsim.config import ConfigError, ExperimentConfig
 from cartsim.io import write_atomic
@@ -171,7 +171,7 @@ def animate(config: ExperimentConfig, out: str | os.PathLike, *, every_h: float 
     frames: list = []
     days: list[float] = []
     snap = first
-    with tqdm(total=total, unit="frame", disable=not progress, desc=f"animating {config.name}") as bar:
+    with ProgressBar(total=total, unit="frame", disable=not progress, desc=f"animating {config.name}") as bar:
         while True:
             rgb = drawer.draw(snap, model.datacollector.get_model_vars_dataframe())
             # GIF frames are stored with their palette right away: a quarter of the memory.

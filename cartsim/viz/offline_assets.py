@@ -29,7 +29,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from cartsim.progress import ProgressBar
 
 from cartsim.config import ConfigError
 
@@ -179,7 +179,7 @@ def prepare(cache_dir: str | os.PathLike | None = None, *, npm: str = "npm",
         tarballs = _npm_pack(npm, todo, tmp)
         if len(tarballs) != len(todo):
             raise ConfigError(f"npm pack returned {len(tarballs)} packages for {len(todo)} requested")
-        for spec, tarball in tqdm(list(zip(todo, tarballs, strict=True)), desc="unpacking",
+        for spec, tarball in ProgressBar(list(zip(todo, tarballs, strict=True)), desc="unpacking",
                                   unit="package", disable=not progress):
             staging = tmp / f"unpacked-{len(report.added)}"
             _unpack(tarball, staging)
