@@ -203,16 +203,37 @@ def child_sweep(runs: int, workers: int) -> dict:
     sweep = bench_sweep.sweep_of(bench_sweep.BASE, runs)
     before = bench_sweep.machine_check(workers)
     walls, tables = {}, {}
+    start_method = "forkserver or spawn"
     with tempfile.TemporaryDirectory() as tmp:
         for executor in ("serial", "processes"):
+            if executor == "processes":
+                try:  # how the workers will start (engines before 68b9936 always used a forkserver)
+                    from cartsim.experiments.executors import _copy_safely
+
+                    start_method = "fork from this process" if _copy_safely() else start_method
+                except ImportError:
+                    pass
             walls[executor], tables[executor] = bench_sweep.timed(sweep, Path(tmp) / executor, executor, workers)
+        # as a user of the command line sees it: a fresh `cartsim sweep` process per executor,
+        # its start-up (imports, compiled code, the workers' server) included
+        config = Path(tmp) / "sweep.yaml"
+        config.write_text(json.dumps(bench_sweep.sweep_dict(bench_sweep.BASE, runs)))  # JSON is YAML
+        for executor in ("serial", "processes"):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "cartsim.cli", "sweep", str(config), "--executor", executor,
+                            "--workers", str(workers), "--out", str(Path(tmp) / f"cli-{executor}"), "--quiet"],
+                           check=True, capture_output=True)
+            walls[f"cli_{executor}"] = time.perf_counter() - start
     after = bench_sweep.machine_check(workers)
     return {
+        "cli_serial_wall_s": walls["cli_serial"],
+        "cli_processes_wall_s": walls["cli_processes"],
         "runs": sweep.n_runs,
         "workers": workers,
         "serial_wall_s": walls["serial"],
         "processes_wall_s": walls["processes"],
         "identical": bool(tables["processes"].equals(tables["serial"])),
+        "start_method": start_method,
         "machine_before": before,
         "machine_after": after,
         "rss_mib": peak_rss_mib(),
@@ -504,6 +525,12 @@ def report(bench: Bench, best: dict[str, dict], sweeps: dict[str, dict], args: a
         if engine == "current":
             text += f" {pass_fail(speedup >= SWEEP_MIN_SPEEDUP)}"
         lines.append(text)
+        lines.append(f"  in this process after its serial sweep; workers started by: {r.get('start_method', '?')}")
+        if "cli_serial_wall_s" in r:
+            cli = r["cli_serial_wall_s"] / r["cli_processes_wall_s"]
+            lines.append(f"  command line, a fresh `cartsim sweep` each (start-up included): serial "
+                         f"{r['cli_serial_wall_s']:.1f} s / {r['workers']} workers {r['cli_processes_wall_s']:.1f} s "
+                         f"= {cli:.2f}×")
         lines.append(f"  machine check: {r['workers']} busy processes each ran at {r['machine_before']:.0%} "
                      f"before and {r['machine_after']:.0%} after of the speed of one (100 % on idle cores); "
                      f"identical runs serial and parallel: {r['identical']}")

@@ -38,13 +38,18 @@ TINY = {**BASE, "tissue": {"width": 25, "height": 25}, "time": {"duration_days":
                                                                             "product": "CAR19"}]}
 
 
-def sweep_of(base: dict, runs: int) -> Sweep:
+def sweep_dict(base: dict, runs: int) -> dict:
+    """The experiment of a ``runs``-run dose sweep over ``base`` (2 replicates per dose), as YAML would hold it."""
     data = copy.deepcopy(base)
     replicates = 2
     data["sweep"] = {"replicates": replicates, "parameters": [
         {"path": "dosing.0.cells", "name": "dose",
          "range": {"start": 5, "stop": 80, "num": max(2, runs // replicates), "scale": "log"}}]}
-    return Sweep.from_dict(data)
+    return data
+
+
+def sweep_of(base: dict, runs: int) -> Sweep:
+    return Sweep.from_dict(sweep_dict(base, runs))
 
 
 def timed(sweep: Sweep, out: Path, executor: str, workers: int) -> tuple[float, pd.DataFrame]:

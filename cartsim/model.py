@@ -222,6 +222,7 @@ class CarTModel(mesa.Model):
             tcell_state=yx(layers.pop("tcell_state")),
             dead_age_h=yx(dead_age),
             cytokines={n: self.cytokines.concentration_pM(n).T.astype(np.float32) for n in self.cytokines.names},
+            legend=tuple(entry for pop in self.populations for entry in pop.legend()),
         )
 
     @property

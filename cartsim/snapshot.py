@@ -12,7 +12,7 @@ import numpy as np
 
 from cartsim.units import CAR_T_STATES, phenotype_name, phenotype_names  # CAR_T_STATES: codes of ``tcell_state``
 
-__all__ = ["CAR_T_STATES", "EMPTY", "Snapshot", "phenotype_name", "phenotype_names"]
+__all__ = ["CAR_T_STATES", "EMPTY", "Snapshot", "default_legend", "phenotype_name", "phenotype_names"]
 
 EMPTY = -1
 
@@ -35,6 +35,9 @@ class Snapshot:
         dead_age_h: float32, hours since a tumor cell died at the site (``inf`` where none did);
             lets pictures fade dead cells out.
         cytokines: concentration fields in pM, keyed by cytokine name (e.g. ``"IL6"``).
+        legend: what the codes of the layers mean, ``(layer, code, label)`` for each code a
+            picture shows, as the model's populations state it (:meth:`Population.legend`);
+            empty means the standard one, :func:`default_legend`.
     """
 
     day: float
@@ -45,6 +48,12 @@ class Snapshot:
     tcell_state: np.ndarray
     dead_age_h: np.ndarray
     cytokines: dict[str, np.ndarray] = field(default_factory=dict)
+    legend: tuple[tuple[str, int, str], ...] = ()
+
+    @property
+    def legend_entries(self) -> tuple[tuple[str, int, str], ...]:
+        """``legend``, or the standard legend of these antigens when the snapshot has none."""
+        return self.legend or default_legend(self.antigens)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -53,3 +62,9 @@ class Snapshot:
     @property
     def phenotypes(self) -> list[str]:
         return phenotype_names(self.antigens)
+
+
+def default_legend(antigens: tuple[str, ...] | list[str]) -> tuple[tuple[str, int, str], ...]:
+    """The legend of a model with a tumor and CAR-T: every phenotype, then every CAR-T state."""
+    return (*(("tumor_phenotype", code, name) for code, name in enumerate(phenotype_names(tuple(antigens)))),
+            *(("tcell_state", code, f"CAR-T {state}") for code, state in enumerate(CAR_T_STATES)))

@@ -128,3 +128,27 @@ def test_texts_for_students_name_this_experiment():
     summary = run_summary(config, seed=7)
     assert summary == ("This run: dose 300 CAR-T cells (CD19 CAR) on day 2, entering from the "
                        "tissue edge; 1,200-cell solid (nodule) tumor; seed 7.")
+
+
+def test_the_legend_is_what_the_models_populations_say():
+    from cartsim import CarTModel
+    from cartsim.snapshot import default_legend
+
+    model = CarTModel({"tissue": {"width": 12, "height": 12}, "antigens": {"CD19": {}, "CD22": {}},
+                       "tumor": {"initial": {"cells": 10}}, "dosing": [{"day": 0, "cells": 5, "product": "CAR19"}]})
+    snap = model.snapshot()
+    assert snap.legend == tuple(e for pop in model.populations for e in pop.legend())
+    assert snap.legend == default_legend(("CD19", "CD22"))  # tumor phenotypes, then CAR-T states
+    labels = [label for label, _ in legend_entries(snap, include_dead=True)]
+    assert labels[:4] == ["CD19-CD22-", "CD19+CD22-", "CD19-CD22+", "CD19+CD22+"]
+    assert labels[4:] == ["CAR-T active", "CAR-T engaged", "CAR-T exhausted", "dead tumor cell"]
+
+
+def test_a_new_populations_legend_entries_are_drawn_with_colours_of_their_own():
+    snap = snapshot()
+    extra = Snapshot(**{**snap.__dict__, "legend": (*snap.legend_entries, ("macrophage_state", 0, "macrophage M1"),
+                                                    ("macrophage_state", 1, "macrophage M2"))})
+    entries = dict(legend_entries(extra))
+    assert set(dict(legend_entries(snap))) < set(entries)
+    assert entries["macrophage M1"] != entries["macrophage M2"]
+    assert "macrophage M2</div>" in legend_html(extra)

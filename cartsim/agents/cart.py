@@ -404,3 +404,6 @@ class CarTPopulation(Population):
         live = self.live_slots()
         state[self.x[live], self.y[live]] = self.state[live]
         return {"tcell_state": state}
+
+    def legend(self) -> list[tuple[str, int, str]]:
+        return [("tcell_state", code, f"CAR-T {state}") for code, state in enumerate(CAR_T_STATES)]

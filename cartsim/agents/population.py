@@ -190,3 +190,8 @@ class Population:
     def snapshot_layers(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         """Arrays of the tissue's shape (indexed like the layers) describing this population now."""
         return {}
+
+    def legend(self) -> list[tuple[str, int, str]]:
+        """What the codes of its snapshot layers mean, for pictures: ``(layer, code, label)``
+        for each code a picture shows (the picture chooses the colours)."""
+        return []

@@ -396,3 +396,6 @@ class TumorPopulation(Population):
         pheno[self.x[slots], self.y[slots]] = self.phenotype_codes(slots)
         antigen[:, self.x[slots], self.y[slots]] = self.antigen[slots].T
         return {"tumor_phenotype": pheno, "tumor_antigen": antigen}
+
+    def legend(self) -> list[tuple[str, int, str]]:
+        return [("tumor_phenotype", code, name) for code, name in enumerate(phenotype_names(self.antigen_names))]

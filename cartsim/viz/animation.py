@@ -68,7 +68,7 @@ class FrameDrawer:
         self.ax_tissue.tick_params(labelsize="x-small")
         self.clock = fig.text(0.02, 0.93, "", fontsize=15, fontweight="bold")
         fig.text(0.42, 0.93, config.name, fontsize="small", ha="right", color="0.3")
-        add_legend(self.ax_tissue, first.antigens, include_dead=True, fontsize="x-small",
+        add_legend(self.ax_tissue, first, include_dead=True, fontsize="x-small",
                    bbox_to_anchor=(1.01, 1.0))
 
         ax = self.ax_plot = fig.add_axes((0.66, 0.14, 0.32, 0.72))

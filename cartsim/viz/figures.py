@@ -240,7 +240,6 @@ def snapshots_figure(snapshots: list[Snapshot], overlay: str | None = None) -> F
     n = len(snapshots)
     nrows = math.ceil(n / MAX_COLUMNS)
     ncols = math.ceil(n / nrows)  # balanced rows: 7 panels -> 4 + 3, not 6 + 1
-    antigens = snapshots[0].antigens
 
     rng = None
     if overlay is not None:
@@ -252,7 +251,7 @@ def snapshots_figure(snapshots: list[Snapshot], overlay: str | None = None) -> F
     panel = 2.6  # inches per panel width
     same_extent = len({(s.shape, s.site_um) for s in snapshots}) == 1
     aspect = max(s.shape[0] / s.shape[1] for s in snapshots)
-    handles = legend_handles(antigens, include_dead=True)
+    handles = legend_handles(snapshots[0], include_dead=True)
     legend_right = ncols <= 2  # too narrow for a legend row underneath
     if legend_right:
         legend_cols, legend_w, legend_h = 1, 1.9, 0.0

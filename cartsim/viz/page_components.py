@@ -55,7 +55,7 @@ def TissueView(model: CarTModel):
         with solara.Row(gap="14px", style={"align-items": "flex-start"}):
             solara.Image(png, width=f"{TISSUE_PX}px", classes=["cartsim-tissue"])
             with solara.Column(gap="0px"):
-                solara.HTML(tag="div", unsafe_innerHTML=legend_html(snap.antigens))
+                solara.HTML(tag="div", unsafe_innerHTML=legend_html(snap))
                 if overlay is not None:
                     solara.HTML(tag="div", unsafe_innerHTML=overlay_bar_html(snap, overlay, overlay_label))
         solara.HTML(

@@ -16,6 +16,7 @@ from PIL import Image
 
 from cartsim.snapshot import Snapshot
 from cartsim.viz.tissue_image import (
+    LegendSource,
     cytokine_label,
     legend_entries,
     overlay_colormap,
@@ -47,10 +48,11 @@ def _css(rgb) -> str:
     return f"rgb({r},{g},{b})"
 
 
-def legend_html(antigens: tuple[str, ...]) -> str:
-    """A compact HTML legend: one coloured square per tumor phenotype, CAR-T state and dead cell."""
+def legend_html(source: LegendSource) -> str:
+    """A compact HTML legend of a snapshot (or of antigen names): one coloured square per entry of
+    its populations' legend (tumor phenotypes, CAR-T states) and one for dead cells."""
     rows = []
-    for label, rgb in legend_entries(antigens, include_dead=True):
+    for label, rgb in legend_entries(source, include_dead=True):
         rows.append(
             '<div class="cartsim-legend-row">'
             f'<span class="cartsim-swatch" style="background:{_css(rgb)}"></span>'

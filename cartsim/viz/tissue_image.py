@@ -21,10 +21,11 @@ Colours (Okabe-Ito / Paul Tol / IBM colour-blind-safe palettes):
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Union
 
 import numpy as np
 
-from cartsim.snapshot import CAR_T_STATES, Snapshot, phenotype_names
+from cartsim.snapshot import CAR_T_STATES, Snapshot, default_legend
 
 # How cytokine names are written for people; any other name is shown as configured.
 _CYTOKINE_LABELS = {"IL2": "IL-2", "IL6": "IL-6", "IFNG": "IFN-γ", "TNF": "TNF-α", "TNFA": "TNF-α",
@@ -273,38 +274,50 @@ def tissue_rgba(
     return out
 
 
-def legend_entries(
-    antigens: tuple[str, ...] | list[str], *, include_dead: bool = False
-) -> list[tuple[str, tuple[float, float, float]]]:
-    """``(label, rgb)`` pairs for every tumor phenotype (by code) and every CAR-T state.
+#: what a legend is drawn from: a snapshot (its populations' legend), or antigen names (the
+#: standard legend of a tumor and CAR-T model)
+LegendSource = Union[Snapshot, tuple[str, ...], list[str]]
 
-    Phenotype labels are the phenotype names (``"CD19+CD22-"``), CAR-T labels
-    ``"CAR-T <state>"``. With ``include_dead`` a ``"dead tumor cell"`` entry is appended.
-    Phenotype colours are the mid-density base colours.
-    """
-    antigens = tuple(antigens)
-    pal = phenotype_palette(len(antigens))
-    entries = [
-        (name, tuple(float(c) for c in pal[code]))
-        for code, name in enumerate(phenotype_names(antigens))
-    ]
-    entries += [(f"CAR-T {state}", CAR_T_COLOURS[state]) for state in CAR_T_STATES]
+
+def legend_colour(layer: str, code: int, n_antigens: int) -> tuple[float, float, float]:
+    """The colour pictures give ``code`` of snapshot ``layer``: phenotypes their mid-density base
+    colour, CAR-T states theirs (as :func:`tissue_rgba` paints them); a code of a layer this
+    module does not paint gets a colour of matplotlib's ``tab10`` cycle."""
+    if layer == "tumor_phenotype" and code < 2**n_antigens:
+        return tuple(float(c) for c in phenotype_palette(n_antigens)[code])  # type: ignore[return-value]
+    if layer == "tcell_state" and code < len(CAR_T_STATES):
+        return CAR_T_COLOURS[CAR_T_STATES[code]]
+    import matplotlib
+
+    return tuple(float(c) for c in matplotlib.colormaps["tab10"](code % 10)[:3])  # type: ignore[return-value]
+
+
+def legend_entries(source: LegendSource, *, include_dead: bool = False) -> list[tuple[str, tuple[float, float, float]]]:
+    """``(label, rgb)`` pairs, one per entry of the legend that the model's populations gave
+    (:attr:`Snapshot.legend_entries`): every tumor phenotype (``"CD19+CD22-"``) and every CAR-T
+    state (``"CAR-T <state>"``) for the tumor and CAR-T populations. With ``include_dead`` a
+    ``"dead tumor cell"`` entry is appended."""
+    if isinstance(source, Snapshot):
+        entries, n_antigens = source.legend_entries, len(source.antigens)
+    else:
+        entries, n_antigens = default_legend(source), len(source)
+    out = [(label, legend_colour(layer, code, n_antigens)) for layer, code, label in entries]
     if include_dead:
-        entries.append(("dead tumor cell", DEAD_GREY))
-    return entries  # type: ignore[return-value]
+        out.append(("dead tumor cell", DEAD_GREY))
+    return out
 
 
-def legend_handles(antigens: tuple[str, ...] | list[str], *, include_dead: bool = True) -> list:
+def legend_handles(source: LegendSource, *, include_dead: bool = True) -> list:
     """matplotlib patches for :func:`legend_entries` (for ``ax.legend`` or ``fig.legend``)."""
     from matplotlib.patches import Patch
 
     return [
         Patch(facecolor=rgb, edgecolor="0.3", linewidth=0.5, label=label)
-        for label, rgb in legend_entries(antigens, include_dead=include_dead)
+        for label, rgb in legend_entries(source, include_dead=include_dead)
     ]
 
 
-def add_legend(ax, antigens: tuple[str, ...] | list[str], *, include_dead: bool = True, **kwargs):
+def add_legend(ax, source: LegendSource, *, include_dead: bool = True, **kwargs):
     """Draw the phenotype / CAR-T state legend on ``ax``; returns the ``Legend``.
 
     Extra keyword arguments go to ``ax.legend`` (default: small font, upper right outside).
@@ -313,4 +326,4 @@ def add_legend(ax, antigens: tuple[str, ...] | list[str], *, include_dead: bool 
     kwargs.setdefault("loc", "upper left")
     kwargs.setdefault("bbox_to_anchor", (1.02, 1.0))
     kwargs.setdefault("frameon", False)
-    return ax.legend(handles=legend_handles(antigens, include_dead=include_dead), **kwargs)
+    return ax.legend(handles=legend_handles(source, include_dead=include_dead), **kwargs)
