@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "cartsim.viz.commands",
     "cartsim.odes.commands",
     "cartsim.validation.commands",
+    "cartsim.calibration.commands",
 )
 
 EXAMPLES = """\
@@ -30,6 +31,8 @@ examples:
   cartsim run configs/quickstart.yaml --set dosing.0.cells=500 --set antigens.CD19.loss_probability=0.01
   cartsim validate configs/dual_target.yaml
   cartsim params > docs/parameters.md
+  cartsim calibrate configs/calibrate_well_mixed_raji.yaml      # fit to data (ABC-SMC)
+  cartsim cohort configs/cohort_eliana.yaml                     # a virtual trial
 """
 
 
