@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,10 @@ class Calibration:
         """
         from cartsim.calibration.results import summarise_fit
 
+        try:
+            import pyabc  # noqa: F401
+        except ImportError:
+            raise ConfigError("cartsim calibrate needs pyabc: pip install 'cartsim[calibration]'") from None
         start = time.perf_counter()
         root = self.prepare(out, force=force)
         with _quiet_pyabc(), _sampler(executor, workers, scheduler) as (sampler, description):
@@ -318,7 +323,12 @@ def _sampler(kind: str, workers: int | None, scheduler: str | None):
         yield pyabc.sampler.SingleCoreSampler(), "serial (this process)"
     elif kind == "processes":
         n = workers or default_workers()
-        yield pyabc.sampler.MulticoreEvalParallelSampler(n_procs=n), f"{n} local processes"
+        # pyabc forks its worker processes for each generation (so that the model function need not
+        # be importable by name); Python warns about forking a process that has threads (a progress
+        # bar's monitor). The workers only run the model and return statistics through a queue.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning)
+            yield pyabc.sampler.MulticoreEvalParallelSampler(n_procs=n), f"{n} local processes (forked by pyabc)"
     else:
         with DaskExecutor(workers, scheduler) as dask:
             yield pyabc.sampler.DaskDistributedSampler(dask_client=dask._client), dask.description

@@ -42,6 +42,8 @@ def weighted_quantile(values, weights, q) -> np.ndarray:
     interpolated between the mid-points of the sorted particles' weights)."""
     values = np.asarray(values, float)
     weights = np.asarray(weights, float)
+    keep = weights > 0
+    values, weights = values[keep], weights[keep]
     order = np.argsort(values)
     v, w = values[order], weights[order]
     cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
