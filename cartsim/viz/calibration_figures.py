@@ -53,10 +53,7 @@ def pairs_figure(posterior: pd.DataFrame, intervals: pd.DataFrame, truth: dict[s
                 ax.set_visible(False)
                 continue
             if i == j:
-                x = _values(posterior, ri)
-                lo, hi = (math.log10(ri["prior_low"]), math.log10(ri["prior_high"])) if ri["scale"] == "log" \
-                    else (ri["prior_low"], ri["prior_high"])
-                ax.hist(x, bins=20, range=(lo, hi), weights=w, color=_COLOURS[0], alpha=0.7)
+                ax.hist(_values(posterior, ri), bins=20, weights=w, color=_COLOURS[0], alpha=0.7)
                 for bound in ("low", "high"):
                     b = ri[bound]
                     ax.axvline(math.log10(b) if ri["scale"] == "log" else b, color="k", ls="--", lw=1)
@@ -76,8 +73,8 @@ def pairs_figure(posterior: pd.DataFrame, intervals: pd.DataFrame, truth: dict[s
             if j == 0 and i > 0:
                 ax.set_ylabel(_label(ri))
     level = float(intervals["level"].iloc[0]) if len(intervals) else 0.9
-    fig.suptitle(f"Posterior (last generation); dashed: {level:.0%} credible interval"
-                 + ("; red: true value" if truth else ""), fontsize=10)
+    fig.suptitle(f"Posterior, last generation (point size ~ weight)\ndashed: {level:.0%} credible interval"
+                 + ("; red: true value" if truth else ""), fontsize=9)
     return fig
 
 
