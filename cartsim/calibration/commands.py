@@ -77,7 +77,8 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
         from cartsim.viz.calibration_figures import cohort_figure
         from cartsim.viz.figures import save_figure
 
-        save_figure(cohort_figure(result.rates), out / "cohort.png")
+        trial = cohort.spec.published.trial if cohort.spec.published else "published trial"
+        save_figure(cohort_figure(result.rates, trial), out / "cohort.png")
     if not args.quiet:
         print(f"{cohort.config.name}: {result.n_patients} virtual patients ({result.n_failed} failed) in "
               f"{result.wall_seconds:.1f} s on {result.executor}")

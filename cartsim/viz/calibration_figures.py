@@ -99,7 +99,7 @@ def predictive_figure(observed: pd.DataFrame, bands: pd.DataFrame, log: bool = T
     return fig
 
 
-def cohort_figure(rates: pd.DataFrame) -> Figure:
+def cohort_figure(rates: pd.DataFrame, trial: str = "published trial") -> Figure:
     """The cohort's rates (points with 95 % intervals) beside the published ones (diamonds), one
     row per outcome; ``rates`` has columns ``outcome``, ``rate``, ``low``, ``high`` and optionally
     ``published`` (a fraction)."""
@@ -109,9 +109,10 @@ def cohort_figure(rates: pd.DataFrame) -> Figure:
     ax.errorbar(rates["rate"], y, xerr=[rates["rate"] - rates["low"], rates["high"] - rates["rate"]], fmt="o",
                 color=_COLOURS[0], capsize=4, label="virtual cohort (95 % Wilson interval)")
     if "published" in rates and rates["published"].notna().any():
-        ax.plot(rates["published"], y, "D", color=_COLOURS[1], ms=7, label="published trial")
+        ax.plot(rates["published"], y, "D", color=_COLOURS[1], ms=7, label=trial)
     ax.set_yticks(y, [str(o).replace("_", " ") for o in rates["outcome"]])
     ax.set_xlim(0, 1)
+    ax.set_ylim(-1.4, len(rates) - 0.5)  # room for the legend below the last row
     ax.set_xlabel("rate")
     ax.legend(fontsize=8, loc="lower right")
     return fig
