@@ -226,3 +226,22 @@ def test_the_raji_example_finds_the_dose_threshold_at_the_published_rates():
     table = run_thresholds(cal.simulator, [published], cal.spec.threshold, cal.config.infusion_days,
                            cal.config.antigen_names, seed=1)
     assert 1.0e7 <= table["value"].iloc[0] <= 1.5e7, table
+
+
+def test_calibrate_from_the_command_line_writes_tables_and_figures(capsys, tmp_path):
+    experiment = well_mixed(duration=3.0, dose_day=1.0)
+    synthetic_data(tmp_path / "synth.csv", experiment, {"well_mixed.gamma_per_cell_day": 3e-8})
+    block = calibration_block(budget={"populations": 2, "particles": 10}, predictive_draws=3)
+    block["parameters"] = block["parameters"][1:]
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump({**experiment, "calibration": block}), encoding="utf-8")
+    code = main(["calibrate", str(path), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "2 generations" in out and "gamma: median" in out and "90% credible interval" in out
+    for name in ("calibration.json", "posterior.csv", "intervals.csv", "populations.csv", "observed.csv",
+                 "predictive.parquet", "predictive_bands.csv", "pairs.png", "predictive.png", "manifest.json",
+                 "calibration.db"):
+        assert (tmp_path / "out" / name).is_file(), name
+    code = main(["validate", str(path)])
+    assert code == 0 and "valid calibration" in capsys.readouterr().out
