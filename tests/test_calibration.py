@@ -15,7 +15,7 @@ import yaml
 from cartsim.calibration.fit import Calibration
 from cartsim.calibration.results import load_calibration, weighted_quantile
 from cartsim.cli import main
-from cartsim.config import parse_config
+from cartsim.config import ConfigError, parse_config
 from cartsim.experiments.run import run
 
 TRUTH = {"r": 0.5, "gamma": 3.0e-8}  # tumor growth (1/day; doubling 1.4 d) and kill rate (1/(cell·day))
@@ -115,12 +115,16 @@ def test_a_fit_stopped_after_a_generation_resumes_from_it(tmp_path, monkeypatch)
     np.testing.assert_array_equal(kept, before["epsilon"].to_numpy())
     assert json.loads((out / "calibration.json").read_text())["resumed_from_generation"] == 2
 
-    # a finished fit run again does nothing new; another configuration in the folder is refused
+    # a finished fit run again does nothing new; a larger budget continues it; another problem is refused
     again = Calibration.from_dict(data, str(tmp_path / "fit.yaml")).run(out, progress=False)
     assert again.summary["generations"] == 3 and again.summary["simulations"] == result.summary["simulations"]
-    changed = {**data, "calibration": {**block, "budget": {"populations": 4, "particles": 15}}}
-    with pytest.raises(Exception, match="another configuration"):
-        Calibration.from_dict(changed, str(tmp_path / "fit.yaml")).run(out, progress=False)
+    longer = {**data, "calibration": {**block, "budget": {"populations": 4, "particles": 15}}}
+    more = Calibration.from_dict(longer, str(tmp_path / "fit.yaml")).run(out, progress=False)
+    assert more.resumed_from == 3 and more.summary["generations"] == 4
+    wider = json.loads(json.dumps(data))
+    wider["calibration"]["parameters"][0]["high"] = 1e-5
+    with pytest.raises(ConfigError, match="another experiment, data, parameters"):
+        Calibration.from_dict(wider, str(tmp_path / "fit.yaml")).run(out, progress=False)
 
 
 @pytest.mark.parametrize("executor", ["processes", "dask"])

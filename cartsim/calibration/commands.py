@@ -15,8 +15,9 @@ examples:
   cartsim calibrate configs/calibrate_well_mixed_raji.yaml --executor dask --scheduler tcp://head-node:8786
 
 Run the same command again to resume a fit that was stopped: finished generations are kept in
-DIR/calibration.db. A different configuration or data under the same --out is refused; --force
-deletes the old fit. Exit status: 0 done, 2 bad input.
+DIR/calibration.db; raise budget.populations and run again to continue a finished fit. Another
+experiment, data or parameters under the same --out is refused; --force deletes the old fit.
+Exit status: 0 done, 2 bad input.
 """
 
 COHORT_EXAMPLES = """\

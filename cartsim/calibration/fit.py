@@ -149,9 +149,16 @@ class Calibration:
     def _spec_dump(self) -> dict[str, Any]:
         return {**self.spec.model_dump(mode="json"), "seed": self.seed}
 
+    #: Settings of the block that do not change the inference problem: the budget (raise it and run
+    #: again to continue a fit) and what is computed from the finished posterior.
+    NOT_FITTED = ("budget", "credible", "predictive_draws", "threshold")
+
     @property
     def config_hash(self) -> str:
-        blob = json.dumps({"experiment": self._experiment, "calibration": self._spec_dump(),
+        """What identifies the inference problem in a folder: experiment, data, parameters, statistics,
+        distance and seed (not the budget or the reports made from the posterior)."""
+        fitted = {k: v for k, v in self._spec_dump().items() if k not in self.NOT_FITTED}
+        blob = json.dumps({"experiment": self._experiment, "calibration": fitted,
                            "data": self.data.to_dict("list")}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -203,8 +210,9 @@ class Calibration:
         if (root / MANIFEST).is_file():
             old = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
             if old.get("config_hash") != self.config_hash:
-                raise ConfigError(f"{root} holds a calibration of another configuration or data; refusing to "
-                                  "mix them. Use --force to delete it and start over, or --out to write elsewhere")
+                raise ConfigError(f"{root} holds a calibration of another experiment, data, parameters, statistics "
+                                  "or seed; refusing to mix them. Use --force to delete it and start over, or "
+                                  "--out to write elsewhere (a larger budget alone continues the fit)")
         elif (root / DATABASE).exists():
             raise ConfigError(f"{root}: holds {DATABASE} but no {MANIFEST}; use --force to start over or "
                               "choose another --out folder")
