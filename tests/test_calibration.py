@@ -249,3 +249,48 @@ def test_calibrate_from_the_command_line_writes_tables_and_figures(capsys, tmp_p
         assert (tmp_path / "out" / name).is_file(), name
     code = main(["validate", str(path)])
     assert code == 0 and "valid calibration" in capsys.readouterr().out
+
+
+def finished_generations(db) -> int:
+    """Generations committed to a pyabc database (the calibration sample t = -1 not counted)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            row = con.execute("SELECT max(t) FROM populations").fetchone()
+    except sqlite3.Error:  # not created yet, or being created
+        return 0
+    return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+
+def test_a_killed_calibrate_command_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    experiment = well_mixed(duration=4.0, dose_day=1.0)
+    synthetic_data(tmp_path / "synth.csv", experiment, {"well_mixed.gamma_per_cell_day": 3e-8})
+    block = calibration_block(budget={"populations": 4, "particles": 10}, predictive_draws=0)
+    block["parameters"] = block["parameters"][1:]
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump({**experiment, "calibration": block}), encoding="utf-8")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "cartsim.cli", "calibrate", str(path), "--out", str(out), "--quiet", "--no-plots"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and finished_generations(out / "calibration.db") < 1:
+        assert proc.poll() is None, f"the fit ended before it could be killed: {proc.stderr.read()}"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    kept = finished_generations(out / "calibration.db")
+    assert 1 <= kept < 4, "the kill should land mid-way"
+    assert not (out / "calibration.json").exists()
+
+    code = main(["calibrate", str(path), "--out", str(out), "--quiet", "--no-plots"])
+    assert code == 0
+    summary = json.loads((out / "calibration.json").read_text())
+    assert summary["resumed_from_generation"] == kept and summary["generations"] == 4

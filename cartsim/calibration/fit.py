@@ -241,14 +241,29 @@ class Calibration:
         except ImportError:
             raise ConfigError("cartsim calibrate needs pyabc: pip install 'cartsim[calibration]'") from None
         start = time.perf_counter()
+        self.pilot()
         root = self.prepare(out, force=force)
-        with _quiet_pyabc(), _sampler(executor, workers, scheduler) as (sampler, description):
+        with _quiet_pyabc(), _sampler(executor, workers, scheduler) as (sampler, ex):
             history, resumed = self._fit(root, sampler, progress)
-            result = summarise_fit(self, history, executor=description, workers=workers, scheduler=scheduler)
+            result = summarise_fit(self, history, executor=ex)
         result.resumed_from = resumed
         result.wall_seconds = time.perf_counter() - start
         result.write(root)
         return result
+
+    def pilot(self) -> dict[str, float]:
+        """One run at the middle of every prior range, before the fit: the fit rejects a simulation
+        that fails, so a model that fails everywhere would otherwise search for ever. Raises a
+        ConfigError carrying the run's error; returns the run's statistics."""
+        centre = {p.column: p.to_value(sum(p.scaled_bounds) / 2) for p in self.spec.parameters}
+        try:
+            return self.simulator.statistics(self.simulator.run(centre, self.seed))
+        except ConfigError as exc:
+            raise ConfigError(f"the experiment fails at the middle of the priors ({centre}): {exc}",
+                              self.source) from None
+        except Exception as exc:  # noqa: BLE001 - said plainly, with what was run
+            raise ConfigError(f"the experiment fails at the middle of the priors ({centre}): "
+                              f"{type(exc).__name__}: {exc}", self.source) from None
 
     def _fit(self, root: Path, sampler: Any, progress: bool):
         import pyabc
@@ -321,22 +336,24 @@ def _quiet_pyabc():
 
 @contextlib.contextmanager
 def _sampler(kind: str, workers: int | None, scheduler: str | None):
-    """pyabc's sampler for a cartsim executor name, and a description of it."""
+    """pyabc's sampler for a cartsim executor name, and the open cartsim executor of the same kind
+    (for the posterior-predictive runs; a Dask cluster serves both)."""
     import pyabc
 
-    from cartsim.experiments.executors import DaskExecutor, default_workers, make_executor
+    from cartsim.experiments.executors import DaskExecutor, ProcessExecutor, SerialExecutor, default_workers, make_executor
 
     make_executor(kind, workers, scheduler)  # checks the names and numbers; starts nothing
     if kind == "serial":
-        yield pyabc.sampler.SingleCoreSampler(), "serial (this process)"
+        yield pyabc.sampler.SingleCoreSampler(), SerialExecutor()
     elif kind == "processes":
         n = workers or default_workers()
         # pyabc forks its worker processes for each generation (so that the model function need not
         # be importable by name); Python warns about forking a process that has threads (a progress
         # bar's monitor). The workers only run the model and return statistics through a queue.
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), ProcessExecutor(n) as ex:
             warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning)
-            yield pyabc.sampler.MulticoreEvalParallelSampler(n_procs=n), f"{n} local processes (forked by pyabc)"
+            ex.description = f"{n} local processes"
+            yield pyabc.sampler.MulticoreEvalParallelSampler(n_procs=n), ex
     else:
-        with DaskExecutor(workers, scheduler) as dask:
-            yield pyabc.sampler.DaskDistributedSampler(dask_client=dask._client), dask.description
+        with DaskExecutor(workers, scheduler) as ex:
+            yield pyabc.sampler.DaskDistributedSampler(dask_client=ex.client), ex

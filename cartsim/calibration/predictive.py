@@ -15,7 +15,7 @@ import pandas as pd
 from cartsim.calibration.config import ThresholdSpec
 from cartsim.calibration.simulator import Simulator, coerce
 from cartsim.experiments.design import run_seed
-from cartsim.experiments.executors import make_executor
+from cartsim.experiments.executors import Executor, SerialExecutor
 
 
 def _curves(task: tuple[Simulator, int, dict[str, float], int]) -> pd.DataFrame:
@@ -26,16 +26,15 @@ def _curves(task: tuple[Simulator, int, dict[str, float], int]) -> pd.DataFrame:
     return long
 
 
-def run_predictive(simulator: Simulator, draws: list[dict[str, float]], seed: int, *, executor: str = "serial",
-                   workers: int | None = None, scheduler: str | None = None) -> pd.DataFrame:
-    """The observed columns of one run per posterior draw, as a long table (draw, day, column, value)."""
+def run_predictive(simulator: Simulator, draws: list[dict[str, float]], seed: int, *,
+                   executor: Executor | None = None) -> pd.DataFrame:
+    """The observed columns of one run per posterior draw, as a long table (draw, day, column, value),
+    run on ``executor`` (an open cartsim executor; default: this process)."""
     tasks = [(simulator, i, values, run_seed(seed, i, 0) & (2**31 - 1)) for i, values in enumerate(draws)]
     parts: list[pd.DataFrame] = []
-    if tasks:
-        with make_executor(executor if len(tasks) > 1 else "serial", workers, scheduler) as ex:
-            for task, value, error in ex.map_unordered(_curves, tasks):
-                if error is None:
-                    parts.append(value)
+    for _task, value, error in (executor or SerialExecutor()).map_unordered(_curves, tasks):
+        if error is None:
+            parts.append(value)
     if not parts:
         return pd.DataFrame({"draw": pd.Series(dtype=int), "day": pd.Series(dtype=float),
                              "column": pd.Series(dtype=str), "value": pd.Series(dtype=float)})
@@ -71,17 +70,16 @@ def _threshold(task: tuple) -> dict[str, Any]:
 
 
 def run_thresholds(simulator: Simulator, draws: list[dict[str, float]], spec: ThresholdSpec,
-                   infusion_days: list[float], antigens: tuple[str, ...], seed: int, *, executor: str = "serial",
-                   workers: int | None = None, scheduler: str | None = None) -> pd.DataFrame:
+                   infusion_days: list[float], antigens: tuple[str, ...], seed: int, *,
+                   executor: Executor | None = None) -> pd.DataFrame:
     """The switching value (e.g. the smallest dose that eradicates) for each posterior draw: one row
     per draw (``draw``, ``value``, ``note`` and the draw's parameter values). ``value`` is NaN, with
     a note, when the outcome does not switch inside the range."""
     tasks = [(simulator, i, values, spec, run_seed(seed, i, 0) & (2**31 - 1), list(infusion_days), antigens)
              for i, values in enumerate(draws)]
     rows: list[dict[str, Any]] = []
-    with make_executor(executor if len(tasks) > 1 else "serial", workers, scheduler) as ex:
-        for task, value, error in ex.map_unordered(_threshold, tasks):
-            rows.append(value if error is None else {"draw": task[1], "value": math.nan, "note": error})
+    for task, value, error in (executor or SerialExecutor()).map_unordered(_threshold, tasks):
+        rows.append(value if error is None else {"draw": task[1], "value": math.nan, "note": error})
     return pd.DataFrame(rows).sort_values("draw").reset_index(drop=True) if rows else pd.DataFrame(
         columns=["draw", "value", "note"])
 

@@ -181,9 +181,9 @@ def draw_particles(posterior: pd.DataFrame, n: int, seed: int) -> list[dict[str,
     return [{c: float(posterior[c].iloc[i]) for c in params} for i in picks]
 
 
-def summarise_fit(cal, history, *, executor: str, workers: int | None = None,
-                  scheduler: str | None = None) -> CalibrationResult:
-    """The tables of a finished fit: posterior, intervals, generations, predictive draws, threshold."""
+def summarise_fit(cal, history, *, executor=None) -> CalibrationResult:
+    """The tables of a finished fit: posterior, intervals, generations, predictive draws, threshold;
+    the draws run on ``executor`` (an open cartsim executor; default: this process)."""
     import pyabc
 
     from cartsim.calibration.predictive import run_predictive, run_thresholds
@@ -194,18 +194,17 @@ def summarise_fit(cal, history, *, executor: str, workers: int | None = None,
     pops = pops[pops["t"] >= 0][["t", "epsilon", "samples", "particles"]].reset_index(drop=True)
     spec = cal.spec
     draws = draw_particles(posterior, spec.predictive_draws, cal.seed + 1)
-    runner = {"executor": _executor_kind(executor), "workers": workers, "scheduler": scheduler}
-    predictive = run_predictive(cal.simulator, draws, cal.seed + 2, **runner)
+    predictive = run_predictive(cal.simulator, draws, cal.seed + 2, executor=executor)
     threshold = None
     if spec.threshold is not None:
         picks = draw_particles(posterior, spec.threshold.draws, cal.seed + 3)
         threshold = run_thresholds(cal.simulator, picks, spec.threshold, cal.config.infusion_days,
-                                   cal.config.antigen_names, cal.seed + 4, **runner)
+                                   cal.config.antigen_names, cal.seed + 4, executor=executor)
     summary: dict[str, Any] = {
         "name": cal.config.name,
         "source": cal.source,
         "method": f"ABC-SMC (pyabc {pyabc.__version__})",
-        "executor": executor,
+        "executor": getattr(executor, "description", "serial (this process)"),
         "space": cal.config.space,
         "data": {"file": spec.data.file, "columns": spec.data.column_map, "days": cal.data["day"].tolist(),
                  "points": len(cal.observed)},
@@ -232,11 +231,3 @@ def summarise_fit(cal, history, *, executor: str, workers: int | None = None,
             "high": float(np.quantile(found, (1 + level) / 2)) if found.size else None,
         }
     return CalibrationResult(cal.config.name, posterior, intervals, pops, cal.data, predictive, threshold, summary)
-
-
-def _executor_kind(description: str) -> str:
-    if description.startswith("serial"):
-        return "serial"
-    if description.startswith("dask"):
-        return "dask"
-    return "processes"
