@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from cartsim import io
 from cartsim.analysis.intervals import wilson_interval
 from cartsim.calibration.cohort_config import CohortSpec, as_config_value
-from cartsim.calibration.paths import check_path, check_values, value_at
+from cartsim.calibration.paths import block_overrides, check_path, check_values, value_at
 from cartsim.config import ConfigError, ExperimentConfig, apply_overrides, parse_config
 from cartsim.config.errors import format_validation_error
 from cartsim.config.loading import read_yaml
@@ -84,14 +84,9 @@ class Cohort:
         if "cohort" not in data:
             raise ConfigError("no 'cohort:' block: add one with the patients' characteristics "
                               "(see configs/cohort_eliana.yaml and docs/calibration.md)", source)
-        block = data.pop("cohort")
         data.pop("calibration", None)
-        cohort_overrides = {k.removeprefix("cohort."): v for k, v in (overrides or {}).items()
-                            if k.startswith("cohort.")}
-        if cohort_overrides and isinstance(block, dict):
-            block = apply_overrides_plain(block, cohort_overrides)
+        block, rest = block_overrides(data.pop("cohort"), "cohort", overrides, source)
         spec = parse_cohort(block, source)
-        rest = {k: v for k, v in (overrides or {}).items() if not k.startswith("cohort.")}
         if rest:
             try:
                 data = apply_overrides(data, rest)
@@ -202,24 +197,6 @@ class Cohort:
             "published": self.spec.published.model_dump() if self.spec.published else None,
             "rates": result.rates.to_dict("records"),
         }
-
-
-def apply_overrides_plain(block: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """``{"a.b": v}`` overrides of a plain mapping (a cohort block: ``--set cohort.patients=400``)."""
-    import copy
-
-    block = copy.deepcopy(block)
-    for path, value in overrides.items():
-        node: Any = block
-        parts = path.split(".")
-        for key in parts[:-1]:
-            node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
-        last = parts[-1]
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
-    return block
 
 
 @dataclass

@@ -36,7 +36,7 @@ from cartsim import io
 from cartsim._version import __version__
 from cartsim.calibration.config import CalibrationSpec
 from cartsim.calibration.data import read_observed, resolve_data_path
-from cartsim.calibration.paths import check_path, check_values
+from cartsim.calibration.paths import block_overrides, check_path, check_values
 from cartsim.calibration.simulator import Simulator, coerce, parameter_key
 from cartsim.config import ConfigError, ExperimentConfig, apply_overrides, parse_config
 from cartsim.config.errors import format_validation_error
@@ -126,8 +126,9 @@ class Calibration:
         if "calibration" not in data:
             raise ConfigError("no 'calibration:' block: add one with the data and the parameters to fit "
                               "(see configs/calibrate_well_mixed_raji.yaml and docs/calibration.md)", source)
-        spec = parse_calibration(data.pop("calibration"), source)
         data.pop("cohort", None)
+        block, overrides = block_overrides(data.pop("calibration"), "calibration", overrides, source)
+        spec = parse_calibration(block, source)
         if overrides:
             try:
                 data = apply_overrides(data, overrides)

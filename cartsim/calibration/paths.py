@@ -42,3 +42,32 @@ def check_values(experiment: dict[str, Any], overrides: dict[str, Any], where: s
     except ConfigError as exc:
         detail = str(exc).removeprefix("invalid experiment:\n").replace("\n", "; ")
         raise ConfigError(f"{where}: {detail}") from None
+
+
+def block_overrides(block: Any, name: str, overrides: dict[str, Any] | None,
+                    source: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Apply the ``--set NAME.a.b=value`` overrides to a ``calibration:`` or ``cohort:`` block;
+    returns the block and the other overrides (for the experiment)."""
+    import copy
+
+    mine = {k.removeprefix(f"{name}."): v for k, v in (overrides or {}).items() if k.startswith(f"{name}.")}
+    rest = {k: v for k, v in (overrides or {}).items() if not k.startswith(f"{name}.")}
+    if not mine or not isinstance(block, dict):
+        return block, rest
+    block = copy.deepcopy(block)
+    for path, value in mine.items():
+        node: Any = block
+        parts = path.split(".")
+        try:
+            for key in parts[:-1]:
+                node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+            if isinstance(node, list):
+                node[int(parts[-1])] = value
+            elif isinstance(node, dict):
+                node[parts[-1]] = value
+            else:
+                raise TypeError
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise ConfigError(f"--set {name}.{path}: no such place in the {name}: block (list items by "
+                              f"index, e.g. {name}.parameters.0.low)", source) from None
+    return block, rest
