@@ -224,11 +224,11 @@ class CohortResult:
 
     def write(self, out: str | Path) -> Path:
         """patients.csv, rates.csv and cohort.json into ``out`` (created if needed), each atomically."""
-        from cartsim.calibration.results import _json_ready
+        from cartsim.calibration.results import json_ready
 
         root = Path(out)
         root.mkdir(parents=True, exist_ok=True)
         io.write_text(root / "patients.csv", self.patients.to_csv(index=False))
         io.write_text(root / "rates.csv", self.rates.to_csv(index=False))
-        io.write_json(root / "cohort.json", _json_ready(self.summary))
+        io.write_json(root / "cohort.json", json_ready(self.summary))
         return root

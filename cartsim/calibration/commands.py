@@ -6,8 +6,6 @@ import argparse
 import math
 from pathlib import Path
 
-from cartsim.config import ConfigError
-
 CALIBRATE_EXAMPLES = """\
 examples:
   cartsim calibrate configs/calibrate_well_mixed_raji.yaml              # -> results/calibrate_well_mixed_raji/

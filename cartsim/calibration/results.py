@@ -97,7 +97,7 @@ class CalibrationResult:
         io.write_text(root / "predictive_bands.csv", self.predictive_bands().to_csv(index=False))
         if self.threshold is not None:
             io.write_text(root / "threshold.csv", self.threshold.to_csv(index=False))
-        io.write_json(root / SUMMARY_FILE, _json_ready(self.summary))
+        io.write_json(root / SUMMARY_FILE, json_ready(self.summary))
         return root
 
 
@@ -127,11 +127,12 @@ def load_calibration(directory: str | Path) -> CalibrationResult:
         float(summary.get("wall_seconds", 0.0)), int(summary.get("resumed_from_generation", 0)))
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and NaN or infinity as None (JSON has neither)."""
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cartsim.calibration.config import CalibrationSpec, FreeParameter
+from cartsim.calibration.paths import value_at
 
 #: Statistic of a simulation that failed (e.g. a value the model refuses): it is never accepted.
 FAILED = math.inf
@@ -69,8 +70,6 @@ class Simulator:
 
     def overrides(self, values: dict[str, float]) -> dict[str, Any]:
         """Config values by parameter column as ``{dotted.path: value}`` overrides."""
-        from cartsim.calibration.paths import value_at
-
         out: dict[str, Any] = {}
         for p in self.parameters:
             for path in p.paths:

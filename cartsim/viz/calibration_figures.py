@@ -20,13 +20,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from cartsim.viz.figures import _new_figure, save_figure
+from cartsim.viz.figures import save_figure
 
 __all__ = ["cohort_figure", "pairs_figure", "predictive_figure", "save_calibration_figures"]
 
 _COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+
+
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _values(posterior: pd.DataFrame, row: pd.Series) -> np.ndarray:
