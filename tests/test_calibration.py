@@ -294,3 +294,19 @@ def test_a_killed_calibrate_command_resumes(tmp_path):
     assert code == 0
     summary = json.loads((out / "calibration.json").read_text())
     assert summary["resumed_from_generation"] == kept and summary["generations"] == 4
+
+
+def test_force_starts_over_and_leaves_no_old_results(tmp_path):
+    experiment = well_mixed(duration=3.0, dose_day=1.0)
+    synthetic_data(tmp_path / "synth.csv", experiment, {"well_mixed.gamma_per_cell_day": 3e-8})
+    block = calibration_block(budget={"populations": 1, "particles": 8}, predictive_draws=0)
+    block["parameters"] = block["parameters"][1:]
+    data = {**experiment, "calibration": block}
+    out = tmp_path / "out"
+    Calibration.from_dict(data, str(tmp_path / "f.yaml")).run(out, progress=False)
+    (out / "pairs.png").write_bytes(b"old figure")
+    wider = json.loads(json.dumps(data))
+    wider["calibration"]["parameters"][0]["high"] = 1e-5
+    result = Calibration.from_dict(wider, str(tmp_path / "f.yaml")).run(out, force=True, progress=False)
+    assert result.resumed_from == 0 and not (out / "pairs.png").exists()
+    assert json.loads((out / "manifest.json").read_text())["calibration"]["parameters"][0]["high"] == 1e-5

@@ -206,7 +206,9 @@ class Calibration:
         if root.exists() and not root.is_dir():
             raise ConfigError(f"--out {root}: exists and is not a folder")
         if force:
-            for name in (MANIFEST, DATABASE):
+            from cartsim.calibration.results import RESULT_FILES
+
+            for name in (MANIFEST, DATABASE, *RESULT_FILES):
                 (root / name).unlink(missing_ok=True)
         if (root / MANIFEST).is_file():
             old = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
@@ -235,7 +237,7 @@ class Calibration:
             force: delete an earlier fit in ``out`` and start over.
             progress: a progress bar over the generations.
         """
-        from cartsim.calibration.results import summarise_fit
+        from cartsim.calibration.results import SUMMARY_FILE, summarise_fit
 
         try:
             import pyabc  # noqa: F401
@@ -244,6 +246,8 @@ class Calibration:
         start = time.perf_counter()
         self.pilot()
         root = self.prepare(out, force=force)
+        # calibration.json marks a finished fit: it is written again when this one finishes
+        (root / SUMMARY_FILE).unlink(missing_ok=True)
         with _quiet_pyabc(), _sampler(executor, workers, scheduler) as (sampler, ex):
             history, resumed = self._fit(root, sampler, progress)
             result = summarise_fit(self, history, executor=ex)

@@ -34,6 +34,9 @@ from cartsim import io
 from cartsim.config import ConfigError
 
 SUMMARY_FILE = "calibration.json"
+#: Every file :meth:`CalibrationResult.write` and ``cartsim calibrate`` may write.
+RESULT_FILES = (SUMMARY_FILE, "posterior.csv", "intervals.csv", "populations.csv", "observed.csv",
+                "predictive.parquet", "predictive_bands.csv", "threshold.csv", "pairs.png", "predictive.png")
 BAND_QUANTILES = (0.05, 0.5, 0.95)
 
 
