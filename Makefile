@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DEMO_OUT := results/quickstart
 
 # Optional dependency groups (pyproject.toml) that `make test` installs, comma-separated.
-EXTRAS := dev,viz,dask
+EXTRAS := dev,viz,dask,calibration
 
 # Stamps of what is installed in $(VENV), redone when pyproject.toml changes: cartsim alone (all
 # `make demo` needs), cartsim with $(EXTRAS) (for tests), cartsim with the browser page, and the

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "cartsim.viz.commands",
     "cartsim.odes.commands",
     "cartsim.validation.commands",
+    "cartsim.calibration.commands",
 )
 
 EXAMPLES = """\
@@ -30,6 +31,8 @@ examples:
   cartsim run configs/quickstart.yaml --set dosing.0.cells=500 --set antigens.CD19.loss_probability=0.01
   cartsim validate configs/dual_target.yaml
   cartsim params > docs/parameters.md
+  cartsim calibrate configs/calibrate_well_mixed_raji.yaml      # fit to data (ABC-SMC)
+  cartsim cohort configs/cohort_eliana.yaml                     # a virtual trial
 """
 
 
@@ -75,6 +78,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     data = read_yaml(args.config)
     overrides = parse_set_options(args.set)
+    if "calibration" in data:
+        from cartsim.calibration.fit import Calibration
+
+        cal = Calibration.from_dict(data, str(args.config), overrides)
+        names = ", ".join(p.column for p in cal.spec.parameters)
+        print(f"{args.config}: valid calibration. {len(cal.spec.parameters)} free parameter(s) ({names}), "
+              f"{len(cal.observed)} data points, up to {cal.spec.budget.populations} generations of "
+              f"{cal.spec.budget.particles} particles (run it with cartsim calibrate {args.config}).")
+        return 0
+    if "cohort" in data:
+        from cartsim.calibration.cohort import Cohort
+
+        cohort = Cohort.from_dict(data, str(args.config), overrides)
+        print(f"{args.config}: valid cohort. {cohort.spec.patients} virtual patients, "
+              f"{len(cohort.spec.characteristics)} characteristics (run it with cartsim cohort {args.config}).")
+        return 0
     if "sweep" in data:
         from cartsim.experiments.sweep import Sweep
 
@@ -140,9 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("validate", help="check an experiment, sweep or ODE experiment file without running it",
-                       description="Check an experiment file (or one with a sweep: block, or an ODE "
-                       "experiment) as run, sweep or ode would before starting, including the time step, "
+    p = sub.add_parser("validate", help="check an experiment, sweep, calibration, cohort or ODE experiment file "
+                       "without running it",
+                       description="Check an experiment file (or one with a sweep:, calibration: or cohort: "
+                       "block, or an ODE experiment) as run, sweep, calibrate, cohort or ode would before starting, including the time step, "
                        "the number of records and internal steps and the memory needed: a valid file runs.")
     add_config_args(p)
     p.set_defaults(func=_cmd_validate)

@@ -17,10 +17,10 @@ def test_defaults_are_valid():
 
 
 def _experiment_files():
-    """Shipped experiments (sweep files and ODE files have their own tests)."""
+    """Shipped experiments (sweep, ODE, calibration and cohort files have their own tests)."""
     for path in sorted(CONFIGS.glob("*.yaml")):
         data = parse_yaml(path.read_text())
-        if "sweep" not in data and "model" not in data:
+        if not {"sweep", "model", "calibration", "cohort"} & set(data):
             yield path
 
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = ["01_quickstart.ipynb", "02_dose_response.ipynb", "03_antigen_escape.ipynb",
-         "04_interactive.ipynb"]
+         "04_interactive.ipynb", "05_calibration.ipynb"]
 
 
 def test_notebooks_are_stored_without_outputs():
@@ -66,3 +66,12 @@ def test_interactive_page_inline():
     text, kinds = run("04_interactive.ipynb")
     assert kinds.count("application/vnd.jupyter.widget-view+json") == 2  # two pages displayed
     assert re.search(r"Day 2\.00:\*\* [\d,]+ tumor cells", text)
+
+
+def test_calibration():
+    text, kinds = run("05_calibration.ipynb")
+    assert kinds.count("image/png") == 3  # pairs, predictive bands, cohort rates
+    found = re.findall(r"(r|gamma): true [\d.e+-]+, 90 % credible interval \[[^\]]+\] -> (inside|OUTSIDE)", text)
+    assert sorted(name for name, _ in found) == ["gamma", "r"]
+    assert all(where == "inside" for _, where in found), text
+    assert re.search(r"response: \d+/12", text)

@@ -309,6 +309,12 @@ class DaskExecutor:
             self._cluster.close()
         self._client = self._cluster = None
 
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` (while the executor is open), for libraries that take one."""
+        assert self._client is not None, "use the executor as a context manager"
+        return self._client
+
     def _window(self) -> int:
         if self.max_in_flight:
             return self.max_in_flight
