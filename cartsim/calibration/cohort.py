@@ -144,14 +144,14 @@ class Cohort:
     def run(self, *, executor: str = "processes", workers: int | None = None, scheduler: str | None = None,
             progress: bool = True) -> CohortResult:
         """Run every patient and return the :class:`CohortResult`."""
-        from tqdm.auto import tqdm
+        from cartsim.progress import ProgressBar
 
         start = time.perf_counter()
         rows: dict[int, dict[str, Any]] = {}
         failed: dict[int, str] = {}
         with make_executor(executor, workers, scheduler) as ex:
             description = ex.description
-            with tqdm(total=self.spec.patients, unit="patient", desc=self.config.name, disable=not progress) as bar:
+            with ProgressBar(total=self.spec.patients, unit="patient", desc=self.config.name, disable=not progress) as bar:
                 for task, outcome, error in ex.map_unordered(execute_run, self.tasks()):
                     if error is None and outcome.ok:
                         rows[task.run] = {k: outcome.summary.get(k) for k in PATIENT_METRICS}

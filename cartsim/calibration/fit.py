@@ -272,7 +272,7 @@ class Calibration:
 
     def _fit(self, root: Path, sampler: Any, progress: bool):
         import pyabc
-        from tqdm.auto import tqdm
+        from cartsim.progress import ProgressBar
 
         db = f"sqlite:///{(root / DATABASE).resolve()}"
         budget = self.spec.budget
@@ -290,7 +290,7 @@ class Calibration:
         remaining = budget.populations - done
         if remaining > 0 and not self._stopped(history):
             desc = f"{self.config.name} (ABC-SMC)"
-            with tqdm(total=budget.populations, initial=done, unit="gen", desc=desc, disable=not progress) as bar:
+            with ProgressBar(total=budget.populations, initial=done, unit="gen", desc=desc, disable=not progress) as bar:
                 original = history.append_population
 
                 def append_population(*args, **kwargs):
