@@ -102,7 +102,8 @@ class CarTModel(mesa.Model):
         self._chemo_pM = self.cytokines.concentration_pM(chemo.cytokine) if chemo.enabled else None
         product_index = {p.name: i for i, p in enumerate(c.products)}
         self._doses = sorted(
-            (d.day * rates.MINUTES_PER_DAY, d.cells, product_index[d.product], d.route) for d in c.dosing
+            (d.day * rates.MINUTES_PER_DAY, d.cells, product_index[d.product], d.route, d.cd4_fraction)
+            for d in c.dosing
         )
         self.cells_infused = 0
 
@@ -153,8 +154,7 @@ class CarTModel(mesa.Model):
         cart.seek_targets(end)
         cart.move(end, self._chemo_pM)
         cart.proliferate(end, self._il2_pM)
-        secreting = cart.activated_slots(end)
-        self.cytokines.secrete(cart.x[secreting], cart.y[secreting], self.dt)
+        cart.secrete(self.cytokines, end, self.dt)
         self._substeps += 1
         if self._substeps % self.n_field == 0:
             self.cytokines.advance(current=self._read_fields)
@@ -165,8 +165,8 @@ class CarTModel(mesa.Model):
 
     def infuse_due(self, now: float) -> None:
         while self._doses and self._doses[0][0] <= now + 1e-6:
-            _, cells, product, route = self._doses.pop(0)
-            self.cells_infused += self.cart.infuse(cells, product, route, now)
+            _, cells, product, route, cd4_fraction = self._doses.pop(0)
+            self.cells_infused += self.cart.infuse(cells, product, route, now, cd4_fraction)
 
     # ------------------------------------------------------------------ observation
     def census(self) -> dict[str, float]:

@@ -33,6 +33,9 @@ from cartsim.environment.space import CONTACT_OFFSETS, OFFSETS, STIRRED
 from cartsim.units import CAR_T_STATES
 
 ACTIVE, ENGAGED, EXHAUSTED = (CAR_T_STATES.index(s) for s in ("active", "engaged", "exhausted"))
+#: T-cell subsets by code: cells infused without a CD4:CD8 ratio have none (the ``car_t`` values).
+SUBSETS = ("none", "cd4", "cd8")
+NO_SUBSET, CD4, CD8 = range(3)
 NO_DIRECTION = -1
 _NO_FIELD = np.zeros((1, 1), dtype=np.float32)  # stands in for the chemoattractant when chemotaxis is off
 
@@ -68,6 +71,7 @@ class CarTPopulation(Population):
         "direction": (np.int8, (), NO_DIRECTION),
         "last_stimulated": (np.float64, (), -np.inf),  # minute of the last binding
         "death_at": (np.float64, (), np.inf),  # minute of death (drawn at birth)
+        "subset": (np.int8, (), NO_SUBSET),  # T-cell subset (SUBSETS), inherited by daughters
     }
 
     def __init__(self, model, tissue, config, designs, tumor, dt_min: float):
@@ -80,25 +84,49 @@ class CarTPopulation(Population):
         self.hop_rate = rates.hop_rate_per_min(c.speed_um_per_min, config.tissue.site_um)
         self.p_hop = rates.hop_probability(self.hop_rate, dt_min)
         self.p_keep_direction = rates.persistence_probability(self.hop_rate, c.persistence_min)
-        kill, detach = rates.per_minute(c.kill_rate_per_h), rates.per_minute(c.detach_rate_per_h)
-        # kill and detachment compete; split the chance that either ends the contact in their ratio
-        p_end = float(rates.hazard_probability(kill + detach, dt_min))
-        self.p_kill = p_end * kill / (kill + detach) if kill + detach > 0 else 0.0
-        self.p_detach = p_end - self.p_kill
+        # per subset (indexed by SUBSETS): cells without one take the car_t values
+        by_subset = [{k: getattr(c, k) for k in ("kill_rate_per_h", "division_time_h", "lifespan_days")},
+                     c.subset("cd4"), c.subset("cd8")]
+        ends = [self._kill_and_detach(b["kill_rate_per_h"], c.detach_rate_per_h, dt_min) for b in by_subset]
+        self.p_kill_by = np.array([e[0] for e in ends])
+        self.p_detach_by = np.array([e[1] for e in ends])
+        self.p_kill, self.p_detach = ends[NO_SUBSET]
         self.max_kills = c.max_kills
         self.window = c.activation_window_h * rates.MINUTES_PER_HOUR
-        self.division_rate = math.log(2.0) / (c.division_time_h * rates.MINUTES_PER_HOUR)
+        self.division_rate_by = np.array([math.log(2.0) / (b["division_time_h"] * rates.MINUTES_PER_HOUR)
+                                          for b in by_subset])
+        self.division_rate = float(self.division_rate_by[NO_SUBSET])
         self.il2_boost, self.il2_half_max = c.il2_max_boost, c.il2_half_max_pM
         self.max_divisions = c.max_divisions
-        self.mean_lifespan = c.lifespan_days * rates.MINUTES_PER_DAY
+        self.mean_lifespan_by = np.array([b["lifespan_days"] * rates.MINUTES_PER_DAY for b in by_subset])
+        self.mean_lifespan = float(self.mean_lifespan_by[NO_SUBSET])
+        #: secretion (molecules/cell/min) of activated cells by subset and cytokine; cells without a
+        #: subset secrete through the cytokines' own rates (CytokineFields.secrete)
+        self.cytokine_names = tuple(config.cytokines)
+        self.secretion_by = np.array([
+            [getattr(c, key).secretion_per_activated_cell_per_min.get(name, cyt.secretion_per_activated_cell_per_min)
+             for name, cyt in config.cytokines.items()] if key else [0.0] * len(config.cytokines)
+            for key in (None, "cd4", "cd8")])
+        #: CD4/CD8 columns in the census when some dose gives a CD4:CD8 ratio
+        self.subsets_in_use = any(d.cd4_fraction is not None for d in config.dosing)
         self.chemotaxis = c.chemotaxis
         self.kills_total = 0
         self._claimed = np.zeros(0, dtype=np.int64)  # attack(): tumor slots taken this step, by stamp
         self._stamp = 0
         self.stream = new_stream(self.rng)  # the compiled rules' random numbers
 
+    @staticmethod
+    def _kill_and_detach(kill_rate_per_h: float, detach_rate_per_h: float, dt_min: float) -> tuple[float, float]:
+        """Per-step chances that an engagement ends in a kill, or without one."""
+        kill, detach = rates.per_minute(kill_rate_per_h), rates.per_minute(detach_rate_per_h)
+        # kill and detachment compete; split the chance that either ends the contact in their ratio
+        p_end = float(rates.hazard_probability(kill + detach, dt_min))
+        p_kill = p_end * kill / (kill + detach) if kill + detach > 0 else 0.0
+        return p_kill, p_end - p_kill
+
     # ------------------------------------------------------------------ birth and death
-    def add(self, x, y, product: int, now: float, *, kills=0, divisions=0, last_stimulated=-np.inf) -> int:
+    def add(self, x, y, product: int, now: float, *, kills=0, divisions=0, last_stimulated=-np.inf,
+            subset: int = NO_SUBSET) -> int:
         slot = self.allocate()
         self.place(slot, (x, y))
         self.state[slot] = EXHAUSTED if kills >= self.max_kills else ACTIVE
@@ -108,14 +136,26 @@ class CarTPopulation(Population):
         self.target[slot] = -1
         self.direction[slot] = NO_DIRECTION
         self.last_stimulated[slot] = last_stimulated
-        self.death_at[slot] = now + self.rng.exponential(self.mean_lifespan)
+        self.subset[slot] = subset
+        self.death_at[slot] = now + self.rng.exponential(self.mean_lifespan_by[subset])
         return slot
 
-    def infuse(self, cells: int, product: int, route: str, now: float) -> int:
-        """Place an infusion of ``cells`` CAR-T at free sites along ``route``; returns how many fitted."""
+    def infuse(self, cells: int, product: int, route: str, now: float, cd4_fraction: float | None = None) -> int:
+        """Place an infusion of ``cells`` CAR-T at free sites along ``route``; returns how many fitted.
+
+        With ``cd4_fraction`` f, the cells placed are CD4 and CD8 in the ratio f : 1 - f: cell i
+        (in the order placed) is CD4 when ⌊(i + 1)·f⌋ > ⌊i·f⌋, which spreads the ⌊n·f⌋ CD4 cells
+        evenly along the entry sites without a random draw.
+        """
         xs, ys = self.tissue.entry_sites(route, cells, self.rng)
-        for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
-            self.add(x, y, product, now)
+        if cd4_fraction is None:
+            subsets = [NO_SUBSET] * len(xs)
+        else:
+            i = np.arange(len(xs))
+            subsets = np.where(np.floor((i + 1) * cd4_fraction + 1e-9) > np.floor(i * cd4_fraction + 1e-9),
+                               CD4, CD8).tolist()
+        for x, y, sub in zip(xs.tolist(), ys.tolist(), subsets, strict=True):
+            self.add(x, y, product, now, subset=sub)
         return len(xs)
 
     def die_of_age(self, now: float) -> None:
@@ -145,9 +185,9 @@ class CarTPopulation(Population):
             self._stamp = 0
         self._stamp += 1
         winners, victims = kernels.attack(
-            self.alive, self.state, self.target, self.target_uid, self.product, self.kills, self._next,
-            self.max_kills, tumor.alive, tumor.uid, tumor.bind_p, self.p_kill, self.p_detach,
-            self._claimed, self._stamp, self.stream,
+            self.alive, self.state, self.target, self.target_uid, self.product, self.kills, self.subset,
+            self._next, self.max_kills, tumor.alive, tumor.uid, tumor.bind_p, self.p_kill_by,
+            self.p_detach_by, self._claimed, self._stamp, self.stream,
         )
         if winners.size == 0:
             return []
@@ -173,8 +213,9 @@ class CarTPopulation(Population):
         still_bindable = tumor.bind_p[tgt, self.product[eng]] > 0  # the target may have lost the antigen
         contact = still_there & still_bindable
         u = self.rng.random(eng.size)
-        kill = contact & (u < self.p_kill)
-        release = ~contact | (~kill & (u < self.p_kill + self.p_detach))
+        p_kill, p_detach = self.p_kill_by[self.subset[eng]], self.p_detach_by[self.subset[eng]]
+        kill = contact & (u < p_kill)
+        release = ~contact | (~kill & (u < p_kill + p_detach))
         self._disengage(eng[release])
         killers = eng[kill]
         if killers.size:
@@ -324,6 +365,23 @@ class CarTPopulation(Population):
         """Slots of the cells stimulated within the activation window and not exhausted."""
         return kernels.activated(self.alive, self.state, self.last_stimulated, self._next, now, self.window)
 
+    def secrete(self, cytokines, now: float, dt: float) -> None:
+        """Activated cells add their secretion over ``dt`` minutes to the cytokine sources: cells
+        without a subset at the cytokines' own rates, CD4 and CD8 cells at their subset's rates."""
+        secreting = self.activated_slots(now)
+        sub = self.subset[secreting]
+        if not sub.any():  # no CD4 or CD8 cell among them
+            cytokines.secrete(self.x[secreting], self.y[secreting], dt)
+            return
+        plain = secreting[sub == NO_SUBSET]
+        cytokines.secrete(self.x[plain], self.y[plain], dt)
+        for code in (CD4, CD8):
+            cells = secreting[sub == code]
+            if cells.size:
+                for name, rate in zip(self.cytokine_names, self.secretion_by[code].tolist(), strict=True):
+                    if rate > 0:
+                        cytokines.deposit(name, self.x[cells], self.y[cells], rate * dt)
+
     def activated(self, slots: np.ndarray, now: float) -> np.ndarray:
         """Mask of cells stimulated within the activation window and not exhausted."""
         return (now - self.last_stimulated[slots] <= self.window) & (self.state[slots] != EXHAUSTED)
@@ -332,7 +390,7 @@ class CarTPopulation(Population):
         """Activated cells divide into a free neighbouring site, faster with IL-2."""
         slots = kernels.dividing(
             self.alive, self.state, self.pos, self.divisions, self.last_stimulated, self._next,
-            now, self.window, self.max_divisions, self.division_rate, self.il2_boost,
+            self.subset, now, self.window, self.max_divisions, self.division_rate_by, self.il2_boost,
             self.il2_half_max, np.asarray(il2_pM), self.dt, self.stream,
         )
         if slots.size == 0:
@@ -342,7 +400,8 @@ class CarTPopulation(Population):
             slots, self.pos, self.alive, self.uid, self.counters, self.free, self.layer,
             self.tissue.tumor, self.tissue.tcells_squeeze_past_tumor, self.space.kind, self.state,
             self.product, self.kills, self.divisions, self.target, self.direction,
-            self.last_stimulated, self.death_at, now, self.mean_lifespan, self.max_kills, self.stream,
+            self.last_stimulated, self.death_at, self.subset, now, self.mean_lifespan_by, self.max_kills,
+            self.stream,
         )
 
     def proliferate_reference(self, now: float, il2_pM: np.ndarray) -> None:
@@ -352,7 +411,7 @@ class CarTPopulation(Population):
         if cand.size == 0:
             return
         c = il2_pM[self.x[cand], self.y[cand]]
-        rate = self.division_rate * (1.0 + self.il2_boost * c / (c + self.il2_half_max))
+        rate = self.division_rate_by[self.subset[cand]] * (1.0 + self.il2_boost * c / (c + self.il2_half_max))
         dividing = cand[self.rng.random(cand.size) < rates.hazard_probability(rate, self.dt)]
         for slot in dividing.tolist():
             self.divide(slot, now)
@@ -371,7 +430,7 @@ class CarTPopulation(Population):
             # a daughter starts with no kills (CARCADE): the kill limit is per cell, not per
             # lineage, so expansion keeps pace with the antigen a clone meets
             kills=0, divisions=int(self.divisions[slot]),
-            last_stimulated=float(self.last_stimulated[slot]),
+            last_stimulated=float(self.last_stimulated[slot]), subset=int(self.subset[slot]),
         )
 
     # ------------------------------------------------------------------ observation
@@ -386,7 +445,19 @@ class CarTPopulation(Population):
 
     def census_columns(self) -> list[str]:
         return ["cart_total", *(f"cart_{s}" for s in CAR_T_STATES),
-                *(f"cart_product_{d.name}" for d in self.designs), "kills_total"]
+                *(f"cart_product_{d.name}" for d in self.designs), "kills_total", *self._extra_columns()]
+
+    def _extra_columns(self) -> list[str]:
+        """Columns of the mechanisms switched on (none by default, so default outputs keep their shape)."""
+        return ["cart_cd4", "cart_cd8"] if self.subsets_in_use else []
+
+    def _extra_census(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        live = self.live_slots()
+        if self.subsets_in_use:
+            by_subset = np.bincount(self.subset[live], minlength=len(SUBSETS))
+            out["cart_cd4"], out["cart_cd8"] = int(by_subset[CD4]), int(by_subset[CD8])
+        return out
 
     def census(self) -> dict[str, float]:
         """Live cells in all, by state and by product, and kills so far."""
@@ -396,6 +467,7 @@ class CarTPopulation(Population):
         out.update(zip((f"cart_product_{d.name}" for d in self.designs),
                        self.census_by_product().tolist(), strict=True))
         out["kills_total"] = self.kills_total
+        out.update(self._extra_census())
         return out
 
     def snapshot_layers(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:

@@ -61,7 +61,7 @@ def dying(alive, death_at, n, now):
 
 
 @njit(cache=True)
-def attack(alive, state, target, target_uid, product, kills, n, max_kills,
+def attack(alive, state, target, target_uid, product, kills, subset, n, max_kills,
            tumor_alive, tumor_uid, tumor_bind_p, p_kill, p_detach, claimed, stamp, rng):
     """Engaged cells kill, let go, or hold on; returns (killer slots, their targets).
 
@@ -70,7 +70,8 @@ def attack(alive, state, target, target_uid, product, kills, n, max_kills,
     cell lets go at once. Several killers of one target: the first in random order kills, the
     others lose their target. ``claimed`` (one entry per tumor slot) marks targets taken in
     this step with ``stamp``. Disengaged cells return to active, or exhausted at ``max_kills``.
-    The caller updates kills, stimulation and the tumor for each returned kill.
+    The caller updates kills, stimulation and the tumor for each returned kill. ``p_kill`` and
+    ``p_detach`` are indexed by the cell's T-cell subset.
     """
     killers = np.empty(n, dtype=np.int64)
     nk = 0
@@ -80,10 +81,11 @@ def attack(alive, state, target, target_uid, product, kills, n, max_kills,
         t = target[s]
         contact = tumor_alive[t] and tumor_uid[t] == target_uid[s] and tumor_bind_p[t, product[s]] > 0
         u = uniform(rng)
-        if contact and u < p_kill:
+        pk = p_kill[subset[s]]
+        if contact and u < pk:
             killers[nk] = s
             nk += 1
-        elif (not contact) or u < p_kill + p_detach:
+        elif (not contact) or u < pk + p_detach[subset[s]]:
             target[s] = -1
             state[s] = EXHAUSTED if kills[s] >= max_kills else ACTIVE
     killers = killers[:nk]
@@ -227,12 +229,13 @@ def move(alive, state, pos, direction, n, tcell_layer, tumor_layer, squeeze, spa
 
 
 @njit(cache=True)
-def dividing(alive, state, pos, divisions, last_stimulated, n, now, window, max_divisions,
+def dividing(alive, state, pos, divisions, last_stimulated, n, subset, now, window, max_divisions,
              division_rate, il2_boost, il2_half_max, il2, dt, rng):
     """Slots of activated cells that divide within this step (rate boosted by IL-2 at their site).
 
     Activated: stimulated within ``window`` minutes and not exhausted. The division hazard is
-    ``division_rate·(1 + il2_boost·c/(c + il2_half_max))`` for IL-2 ``c`` (pM), and the step
+    ``division_rate·(1 + il2_boost·c/(c + il2_half_max))`` for IL-2 ``c`` (pM), ``division_rate``
+    indexed by the cell's T-cell subset, and the step
     probability ``1 - exp(-rate·dt)`` (:func:`cartsim.rates.hazard_probability`).
     """
     out = np.empty(n, dtype=np.int64)
@@ -242,7 +245,7 @@ def dividing(alive, state, pos, divisions, last_stimulated, n, now, window, max_
                 or divisions[s] >= max_divisions):
             continue
         c = il2[pos[s, 0], pos[s, 1]]
-        rate = division_rate * (1.0 + il2_boost * c / (c + il2_half_max))
+        rate = division_rate[subset[s]] * (1.0 + il2_boost * c / (c + il2_half_max))
         if uniform(rng) < -np.expm1(-rate * dt):
             out[k] = s
             k += 1
@@ -263,7 +266,7 @@ def activated(alive, state, last_stimulated, n, now, window):
 
 @njit(cache=True)
 def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, squeeze, space, state,
-           product, kills, divisions, target, direction, last_stimulated, death_at, now,
+           product, kills, divisions, target, direction, last_stimulated, death_at, subset, now,
            mean_lifespan, max_kills, rng):
     """The ``parents`` divide, in order: each daughter goes to a uniformly chosen free Moore
     neighbour (no CAR-T; no tumor cell unless T cells squeeze past), or, stirred, to one site
@@ -272,7 +275,8 @@ def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, s
 
     A daughter starts active with no kills (CARCADE: the kill limit is per cell, the division
     limit per lineage), the parent's product, lineage divisions and activation, no direction,
-    and a lifespan drawn from an exponential of mean ``mean_lifespan`` minutes. The caller
+    its T-cell subset, and a lifespan drawn from an exponential of mean ``mean_lifespan`` minutes
+    (indexed by subset). The caller
     guarantees a free slot for every parent (``counters``/``free``: see
     :mod:`cartsim.agents.population`).
     """
@@ -324,6 +328,7 @@ def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, s
         target[c] = -1
         direction[c] = NO_DIRECTION
         last_stimulated[c] = last_stimulated[p]
-        death_at[c] = now + exponential(rng, mean_lifespan)
+        subset[c] = subset[p]
+        death_at[c] = now + exponential(rng, mean_lifespan[subset[c]])
         born += 1
     return born

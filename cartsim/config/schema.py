@@ -237,6 +237,74 @@ class ChemotaxisConfig(Section):
     )
 
 
+class SubsetConfig(Section):
+    """What sets one T-cell subset (CD4 or CD8) apart; a null value takes the ``car_t`` value.
+
+    Only cells infused with a CD4:CD8 ratio (``dosing[i].cd4_fraction``) belong to a subset;
+    their daughters inherit it. Secretion rates name a cytokine; a cytokine not named is secreted
+    at its own ``secretion_per_activated_cell_per_min``.
+    """
+
+    kill_rate_per_h: float | None = P(
+        None, "1/hour of contact", "null: car_t.kill_rate_per_h (see per-subset defaults)", ge=0, le=600
+    )
+    division_time_h: float | None = P(
+        None, "hours", "null: car_t.division_time_h (see per-subset defaults)", gt=1, le=24 * 60
+    )
+    lifespan_days: float | None = P(
+        None, "days", "null: car_t.lifespan_days (see per-subset defaults)", gt=0, le=3650
+    )
+    secretion_per_activated_cell_per_min: dict[str, float] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            "unit": "molecules/cell/min",
+            "source": "cytokine name → secretion rate of an activated cell of this subset; cytokines "
+            "not named are secreted at their own rate (see per-subset defaults)",
+        },
+    )
+
+    @field_validator("secretion_per_activated_cell_per_min")
+    @classmethod
+    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, rate in v.items():
+            if not (isinstance(rate, (int, float)) and math.isfinite(rate) and 0 <= rate <= 1e7):
+                raise ValueError(f"{name}: a secretion rate must be a number from 0 to 1e7 molecules/cell/min")
+        return v
+
+
+#: The subsets' own values and their sources (CARCADE: CD4 CAR-T secrete IL-2, CD8 CAR-T kill).
+DEFAULT_SUBSETS: dict[str, tuple[SubsetConfig, str]] = {
+    "cd4": (
+        SubsetConfig(kill_rate_per_h=0.1, secretion_per_activated_cell_per_min={"IL2": 293.0}),
+        "CD4 CAR-T secrete IL-2 when activated, 293 molecules/cell/min (CARCADE's CD4 cells, Prybutok "
+        "et al. 2022); they kill too, more slowly than CD8 (Wang et al. 2018, JCI Insight 3:e99048): "
+        "kill rate 0.1 per hour of contact assumed (a fifth of car_t.kill_rate_per_h); division and "
+        "lifespan as car_t",
+    ),
+    "cd8": (
+        SubsetConfig(secretion_per_activated_cell_per_min={"IL2": 0.0}),
+        "CD8 CAR-T kill (car_t.kill_rate_per_h) and make granzyme, not IL-2 (CARCADE's CD8 cells, "
+        "Prybutok et al. 2022): IL-2 secretion 0; division and lifespan as car_t",
+    ),
+}
+
+
+def _subset_default(name: str) -> Any:
+    """A subset entry over its defaults: keys given replace the default's, secretion key by key."""
+
+    def merge(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        default = DEFAULT_SUBSETS[name][0].model_dump()
+        merged = {**default, **value}
+        if isinstance(value.get("secretion_per_activated_cell_per_min"), dict):
+            merged["secretion_per_activated_cell_per_min"] = {
+                **default["secretion_per_activated_cell_per_min"], **value["secretion_per_activated_cell_per_min"]}
+        return merged
+
+    return merge
+
+
 class CarTConfig(Section):
     """CAR-T cell biology, shared by all products."""
 
@@ -290,6 +358,20 @@ class CarTConfig(Section):
     lifespan_days: float = P(
         8.6, "days", "mean CAR-T lifespan 8.6 d (Luque et al. 2024); ~10 d in PhysiCell", gt=0, le=3650
     )
+    cd4: Annotated[SubsetConfig, BeforeValidator(_subset_default("cd4"))] = Field(
+        default_factory=lambda: DEFAULT_SUBSETS["cd4"][0],
+        json_schema_extra={"unit": "-", "source": DEFAULT_SUBSETS["cd4"][1]},
+    )
+    cd8: Annotated[SubsetConfig, BeforeValidator(_subset_default("cd8"))] = Field(
+        default_factory=lambda: DEFAULT_SUBSETS["cd8"][0],
+        json_schema_extra={"unit": "-", "source": DEFAULT_SUBSETS["cd8"][1]},
+    )
+
+    def subset(self, name: str) -> dict[str, float]:
+        """The kill rate, division time and lifespan of subset ``name`` (``cd4``, ``cd8``), nulls resolved."""
+        sub = getattr(self, name)
+        return {k: getattr(self, k) if getattr(sub, k) is None else getattr(sub, k)
+                for k in ("kill_rate_per_h", "division_time_h", "lifespan_days")}
 
 
 # --------------------------------------------------------------------------------------- cytokines
@@ -393,6 +475,13 @@ class InfusionConfig(Section):
         "edge", "-",
         "edge: cells enter at the tissue boundary; vessels: next to random vessel sites; "
         "uniform: anywhere",
+    )
+    cd4_fraction: float | None = P(
+        None, "fraction",
+        "CD4 share of the dose (CD4:CD8 ratio r gives r/(1 + r)); the rest are CD8, each subset with "
+        "its car_t.cd4 / car_t.cd8 values; lisocabtagene is infused at 1:1 (Abramson et al. 2020, "
+        "Lancet 396:839); null: cells without a subset, with the car_t values",
+        ge=0, le=1,
     )
 
 
@@ -515,8 +604,18 @@ class ExperimentConfig(Section):
                     f"dosing[{i}].day: {dose.day} is after the end of the run "
                     f"(time.duration_days = {self.time.duration_days})"
                 )
+        for key in ("cd4", "cd8"):
+            for name in getattr(self.car_t, key).secretion_per_activated_cell_per_min:
+                if name not in self.cytokines:
+                    raise ValueError(
+                        f"car_t.{key}.secretion_per_activated_cell_per_min: unknown cytokine {name!r}; "
+                        f"the configured cytokines are {', '.join(self.cytokines)}")
         sites = self.tissue.width * self.tissue.height
         if self.space == "well_mixed":
+            for i, dose in enumerate(self.dosing):
+                if dose.cd4_fraction is not None:
+                    raise ValueError(f"dosing[{i}].cd4_fraction: the well-mixed mode has no CD4/CD8 "
+                                     "subsets; leave it out or use space: grid or stirred")
             return self  # cells are super-individuals: no sites to fit into
         if self.tumor.initial.cells > sites:
             raise ValueError(

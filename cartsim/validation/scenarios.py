@@ -15,7 +15,8 @@ pass/fail verdict for its pattern, a table of the numbers behind it and a figure
 6. space: (a) T cells infiltrate deep only into antigen-positive tumor (T cells that cannot
    squeeze past tumor cells enter by killing); (b) treatment rankings differ between a stirred
    dish and tissue: the same rules and parameters run with ``space: stirred`` (mass action) and
-   ``space: grid`` rank the same treatments in a different order.
+   ``space: grid`` rank the same treatments in a different order;
+7. the CD4:CD8 ratio of a dose changes its expansion and efficacy (CARCADE; Prybutok et al. 2022).
 """
 
 from __future__ import annotations
@@ -425,8 +426,53 @@ def dish_vs_tissue(seeds: range) -> Outcome:
                    table, fig, {"tau": tau, "grid_advantage": d_grid, "dish_advantage": d_dish})
 
 
+# ----------------------------------------------------------------------------- 7. CD4:CD8 ratio
+CD4_FRACTIONS = (0.0, 0.5, 1.0)
+
+
+def cd4_cd8_ratio(seeds: range) -> Outcome:
+    """Peak expansion and tumor burden for one dose infused all CD8, 1:1 and all CD4.
+
+    CD4 cells secrete IL-2 and kill slowly, CD8 cells kill and make no IL-2 (CARCADE's division
+    of labour, the defaults of ``car_t.cd4`` and ``car_t.cd8``). The pattern (CARCADE, Prybutok et
+    al. 2022: the CD4:CD8 ratio changes expansion and efficacy) asks that CD4 help raise peak
+    expansion (1:1 above all-CD8: one-sided Mann-Whitney p < 0.05, and peak rising with the CD4
+    fraction: Spearman ρ > 0) and lower the tumor burden (mean tumor cells over the run, 1:1
+    below all-CD8: one-sided Mann-Whitney p < 0.05).
+    """
+    frames = []
+    for f in CD4_FRACTIONS:
+        cfg = scene(dosing=[{"day": 1, "cells": 12, "product": "CAR19", "route": "edge", "cd4_fraction": f}])
+        frames.append(replicate(cfg, seeds, lambda r: {
+            "peak_cart": r.summary["peak_cart"], "burden": r.summary["tumor_auc_cell_days"] / 21,
+            "eradicated": r.summary["eradicated"]}).assign(cd4_fraction=f))
+    data = pd.concat(frames)
+    table = data.groupby("cd4_fraction").agg(peak_cart=("peak_cart", "mean"), mean_tumor_cells=("burden", "mean"),
+                                             eradicated=("eradicated", "mean"), runs=("seed", "size")).reset_index()
+    cd8, mixed = data[data["cd4_fraction"] == 0.0], data[data["cd4_fraction"] == 0.5]
+    p_peak = stats.mannwhitneyu(mixed["peak_cart"], cd8["peak_cart"], alternative="greater").pvalue
+    p_burden = stats.mannwhitneyu(mixed["burden"], cd8["burden"], alternative="less").pvalue
+    rho = stats.spearmanr(data["cd4_fraction"], data["peak_cart"]).statistic
+    ok = bool(p_peak < 0.05 and p_burden < 0.05 and rho > 0)
+    fig, (ax, bx) = _fig(2, 4.5)
+    labels = ["0:1", "1:1", "1:0"]
+    ax.bar(labels, table["peak_cart"], color="#44AA99")
+    ax.set(xlabel="CD4:CD8 ratio of the dose", ylabel="peak CAR-T (mean)", title="Expansion")
+    bx.bar(labels, table["mean_tumor_cells"], color="#CC6677")
+    bx.set(xlabel="CD4:CD8 ratio of the dose", ylabel="mean tumor cells over 21 days", title="Tumor burden")
+    return Outcome(7, "", "CD4:CD8 ratio",
+                   "the CD4:CD8 ratio of a dose changes its expansion and efficacy: CD4 help (IL-2) raises "
+                   "expansion and lowers tumor burden (CARCADE; Prybutok et al. 2022)", ok,
+                   f"peak CAR-T {', '.join(f'{x:.0f}' for x in table['peak_cart'])} at CD4:CD8 0:1, 1:1, 1:0 "
+                   f"(1:1 > 0:1, one-sided Mann-Whitney p = {p_peak:.3g} < 0.05; Spearman ρ(CD4 fraction, "
+                   f"peak) = {rho:.2f} > 0); mean tumor cells {', '.join(f'{x:.0f}' for x in table['mean_tumor_cells'])} "
+                   f"(1:1 < 0:1, p = {p_burden:.3g} < 0.05); eradicated in "
+                   f"{', '.join(f'{x:.0%}' for x in table['eradicated'])} of {len(seeds)} runs each", table, fig,
+                   {"p_peak": p_peak, "p_burden": p_burden, "rho": rho})
+
+
 #: Every check, by the label of the pattern (or part of a pattern) it tests.
 SCENARIOS: dict[str, Callable[[range], Outcome]] = {
     "1": dose_response, "2": kinetics, "3": antigen_escape, "4": dual_targeting, "5": toxicity,
-    "6a": infiltration, "6b": dish_vs_tissue,
+    "6a": infiltration, "6b": dish_vs_tissue, "7": cd4_cd8_ratio,
 }
