@@ -10,7 +10,7 @@ minutes (:func:`cartsim.rates.choose_dt`). The schedule of one internal step:
 4. engaged CAR-T kill, let go, or hold on;
 5. active CAR-T test the tumor cells they touch and engage on binding;
 6. unengaged CAR-T migrate;
-7. activated CAR-T divide;
+7. activated CAR-T divide; resting effectors may become memory cells;
 8. activated CAR-T secrete cytokines; every ``cytokine_dt_min`` the fields diffuse and decay.
 """
 
@@ -154,6 +154,7 @@ class CarTModel(mesa.Model):
         cart.seek_targets(end)
         cart.move(end, self._chemo_pM)
         cart.proliferate(end, self._il2_pM)
+        cart.differentiate(end)
         cart.secrete(self.cytokines, end, self.dt)
         self._substeps += 1
         if self._substeps % self.n_field == 0:

@@ -144,3 +144,96 @@ def test_subset_entries_keep_their_defaults_key_by_key():
     assert cfg.car_t.cd4.secretion_per_activated_cell_per_min == {"IL2": 293.0, "IFNg": 10.0}
     assert cfg.car_t.cd4.kill_rate_per_h == 0.1
     assert cfg.car_t.subset("cd8")["kill_rate_per_h"] == cfg.car_t.kill_rate_per_h
+
+
+# ----------------------------------------------------------------------------- 2. effector and memory
+@pytest.mark.parametrize("rule", ["differentiate", "differentiate_reference"])
+def test_resting_effectors_form_memory_at_the_formation_rate(rule):
+    """Per step, each resting effector becomes memory with 1 - exp(-ε·dt); activated, engaged and
+    exhausted cells do not."""
+    model = bare(5, car_t={"memory": {"enabled": True, "formation_per_day": 30.0}})
+    cart = model.cart
+    resting = [cart.add(x, y, 0, 0.0) for x in range(0, 40, 2) for y in range(0, 40)]
+    activated = [cart.add(x, y, 0, 0.0, last_stimulated=60.0) for x in range(1, 40, 4) for y in range(40)]
+    exhausted = [cart.add(x, y, 0, 0.0, kills=cart.max_kills) for x in range(3, 40, 4) for y in range(40)]
+    formed = getattr(cart, rule)(120.0)
+    p = cart.p_memory
+    assert p == pytest.approx(1 - math.exp(-30.0 / 1440 * model.dt))
+    assert formed == cart.memory.sum() == cart.memory[resting].sum()
+    assert within(formed, len(resting), p)
+    assert not cart.memory[activated].any() and not cart.memory[exhausted].any()
+    # a memory cell lives the memory lifespan from now
+    life = cart.death_at[np.array(resting)[cart.memory[resting]]] - 120.0
+    assert abs(life.mean() - cart.mean_memory_lifespan) < 4 * cart.mean_memory_lifespan / math.sqrt(formed)
+
+
+def test_memory_fraction_at_steady_state_matches_the_rates():
+    """Effectors enter at a constant rate S, die at 1/L_E and become memory at ε; memory cells die
+    at 1/L_M. At steady state E = S/(1/L_E + ε) and M = ε·L_M·E, so the memory fraction is
+    ε·L_M/(1 + ε·L_M) (2/3 here), and the count is S·L_E·(1 + ε·L_M)/(1 + ε·L_E)."""
+    L_E, L_M, eps, S = 2.0, 4.0, 0.5, 240.0  # days, days, 1/day, cells/day
+    model = bare(6, tissue={"width": 60, "height": 60}, time={"duration_days": 40, "dt_min": 3.6},
+                 car_t={"lifespan_days": L_E, "memory": {"enabled": True, "formation_per_day": eps,
+                                                         "lifespan_days": L_M}})
+    cart, rng = model.cart, np.random.default_rng(6)
+    free = np.argwhere(model.tissue.tcell < 0)
+    fractions, counts = [], []
+    for step in range(int(36 * 1440 / model.dt)):
+        now = step * model.dt
+        for _ in range(rng.poisson(S * model.dt / 1440)):
+            while True:  # a free site at random
+                x, y = free[rng.integers(len(free))]
+                if model.tissue.tcell[x, y] < 0:
+                    break
+            cart.add(int(x), int(y), 0, now)
+        cart.die_of_age(now + model.dt)
+        cart.differentiate(now + model.dt)
+        if now >= 20 * 1440 and step % 100 == 0:  # 5 memory lifespans: at steady state
+            live = cart.live_slots()
+            fractions.append(cart.memory[live].mean())
+            counts.append(live.size)
+    expected_fraction = eps * L_M / (1 + eps * L_M)
+    expected_count = S * L_E * (1 + eps * L_M) / (1 + eps * L_E)
+    # ~1,000 cells: binomial sd of the fraction ~0.015, of a Poisson count ~3 %; averaged over
+    # correlated samples, tolerances of about 3 sd
+    assert np.mean(fractions) == pytest.approx(expected_fraction, abs=0.04)
+    assert np.mean(counts) == pytest.approx(expected_count, rel=0.08)
+
+
+@pytest.mark.parametrize("rule", ["seek_targets", "seek_targets_reference"])
+def test_a_memory_cell_is_reactivated_by_antigen(rule):
+    model = bare(7, car_t={"memory": {"enabled": True}})
+    cart, tumor = model.cart, model.tumor
+    cells = []
+    for x in range(1, 39, 3):
+        tumor.add(x, 5, np.array([5e4]), 0.0, first_division_in=1e9)
+        c = cart.add(x, 5, 0, 0.0, divisions=4)
+        cart.memory[c], cart.death_at[c] = True, 1e9
+        cells.append(c)
+    lonely = cart.add(20, 30, 0, 0.0, divisions=4)
+    cart.memory[lonely] = True
+    getattr(cart, rule)(100.0)
+    cells = np.array(cells)
+    assert (cart.state[cells] == ENGAGED).all() and not cart.memory[cells].any()
+    assert (cart.divisions[cells] == 0).all() and (cart.last_stimulated[cells] == 100.0).all()
+    life = cart.death_at[cells] - 100.0  # a new effector lifespan (mean 8.6 days)
+    assert (life < 1e9 - 200).all() and life.mean() < 3 * cart.mean_lifespan
+    assert cart.memory[lonely] and cart.divisions[lonely] == 4  # no antigen: stays memory
+
+
+def test_memory_makes_a_long_tail_that_effectors_alone_do_not():
+    cfg = dict(tissue={"width": 40, "height": 40}, time={"duration_days": 60, "record_every_h": 24},
+               tumor={"initial": {"cells": 200}},
+               dosing=[{"day": 0.5, "cells": 40, "product": "CAR19", "route": "uniform"}])
+    on = run(small_config(car_t={"memory": {"enabled": True, "formation_per_day": 0.05}}, **cfg), seed=3,
+             snapshots=False)
+    off = run(small_config(**cfg), seed=3, snapshots=False)
+    assert off.summary["final_cart"] < 3 and "memory_fraction_end" not in off.summary
+    assert on.summary["final_cart"] >= 10 and on.summary["memory_fraction_end"] > 0.9
+
+
+def test_memory_mistakes_name_the_field():
+    with pytest.raises(ConfigError, match="car_t.memory.formation_per_day"):
+        small_config(car_t={"memory": {"enabled": True, "formation_per_day": -1}})
+    with pytest.raises(ConfigError, match="car_t.memory.enabled: the well-mixed mode"):
+        small_config(space="well_mixed", car_t={"memory": {"enabled": True}})

@@ -72,6 +72,7 @@ class CarTPopulation(Population):
         "last_stimulated": (np.float64, (), -np.inf),  # minute of the last binding
         "death_at": (np.float64, (), np.inf),  # minute of death (drawn at birth)
         "subset": (np.int8, (), NO_SUBSET),  # T-cell subset (SUBSETS), inherited by daughters
+        "memory": (np.bool_, (), False),  # a memory cell (car_t.memory), else an effector
     }
 
     def __init__(self, model, tissue, config, designs, tumor, dt_min: float):
@@ -107,6 +108,9 @@ class CarTPopulation(Population):
             [getattr(c, key).secretion_per_activated_cell_per_min.get(name, cyt.secretion_per_activated_cell_per_min)
              for name, cyt in config.cytokines.items()] if key else [0.0] * len(config.cytokines)
             for key in (None, "cd4", "cd8")])
+        self.memory_on = c.memory.enabled
+        self.p_memory = float(rates.hazard_probability(c.memory.formation_per_day / rates.MINUTES_PER_DAY, dt_min))
+        self.mean_memory_lifespan = c.memory.lifespan_days * rates.MINUTES_PER_DAY
         #: CD4/CD8 columns in the census when some dose gives a CD4:CD8 ratio
         self.subsets_in_use = any(d.cd4_fraction is not None for d in config.dosing)
         self.chemotaxis = c.chemotaxis
@@ -137,6 +141,7 @@ class CarTPopulation(Population):
         self.direction[slot] = NO_DIRECTION
         self.last_stimulated[slot] = last_stimulated
         self.subset[slot] = subset
+        self.memory[slot] = False
         self.death_at[slot] = now + self.rng.exponential(self.mean_lifespan_by[subset])
         return slot
 
@@ -252,7 +257,7 @@ class CarTPopulation(Population):
         return kernels.seek_targets(
             self.alive, self.state, self.pos, self.product, self.target, self.target_uid,
             self.last_stimulated, self._next, now, tumor.layer, tumor.blocks, tumor.uid, tumor.bind_p,
-            self.stream,
+            self.memory, self.divisions, self.death_at, self.subset, self.mean_lifespan_by, self.stream,
         )
 
     def seek_targets_reference(self, now: float) -> None:
@@ -282,6 +287,34 @@ class CarTPopulation(Population):
         self.target[cells] = targets
         self.target_uid[cells] = self.tumor.uid[targets]
         self.last_stimulated[cells] = now
+        self._reactivate(cells[self.memory[cells]], now)
+
+    def _reactivate(self, cells: np.ndarray, now: float) -> None:
+        """Memory cells that bound antigen become effectors: a new clone, a new effector lifespan."""
+        self.memory[cells] = False
+        self.divisions[cells] = 0
+        self.death_at[cells] = now + self.rng.exponential(self.mean_lifespan_by[self.subset[cells]])
+
+    # ------------------------------------------------------------------ differentiation
+    def differentiate(self, now: float) -> int:
+        """Resting effectors become memory cells at ``car_t.memory.formation_per_day`` (if enabled)."""
+        if not self.memory_on:
+            return 0
+        return kernels.differentiate(self.alive, self.state, self.memory, self.last_stimulated, self.death_at,
+                                     self._next, now, self.window, self.p_memory, self.mean_memory_lifespan,
+                                     self.stream)
+
+    def differentiate_reference(self, now: float) -> int:
+        """The rule of :meth:`differentiate` in numpy (for tests)."""
+        if not self.memory_on:
+            return 0
+        live = self.live_slots()
+        resting = live[(self.state[live] == ACTIVE) & ~self.memory[live]
+                       & (now - self.last_stimulated[live] > self.window)]
+        formed = resting[self.rng.random(resting.size) < self.p_memory]
+        self.memory[formed] = True
+        self.death_at[formed] = now + self.rng.exponential(self.mean_memory_lifespan, size=formed.size)
+        return int(formed.size)
 
     # ------------------------------------------------------------------ migration
     def move(self, now: float, chemoattractant: np.ndarray | None = None) -> int:
@@ -400,7 +433,7 @@ class CarTPopulation(Population):
             slots, self.pos, self.alive, self.uid, self.counters, self.free, self.layer,
             self.tissue.tumor, self.tissue.tcells_squeeze_past_tumor, self.space.kind, self.state,
             self.product, self.kills, self.divisions, self.target, self.direction,
-            self.last_stimulated, self.death_at, self.subset, now, self.mean_lifespan_by, self.max_kills,
+            self.last_stimulated, self.death_at, self.subset, self.memory, now, self.mean_lifespan_by, self.max_kills,
             self.stream,
         )
 
@@ -449,7 +482,7 @@ class CarTPopulation(Population):
 
     def _extra_columns(self) -> list[str]:
         """Columns of the mechanisms switched on (none by default, so default outputs keep their shape)."""
-        return ["cart_cd4", "cart_cd8"] if self.subsets_in_use else []
+        return (["cart_cd4", "cart_cd8"] if self.subsets_in_use else []) + (["cart_memory"] if self.memory_on else [])
 
     def _extra_census(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -457,6 +490,8 @@ class CarTPopulation(Population):
         if self.subsets_in_use:
             by_subset = np.bincount(self.subset[live], minlength=len(SUBSETS))
             out["cart_cd4"], out["cart_cd8"] = int(by_subset[CD4]), int(by_subset[CD8])
+        if self.memory_on:
+            out["cart_memory"] = int(self.memory[live].sum())
         return out
 
     def census(self) -> dict[str, float]:

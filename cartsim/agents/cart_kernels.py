@@ -109,7 +109,8 @@ def attack(alive, state, target, target_uid, product, kills, subset, n, max_kill
 
 @njit(cache=True)
 def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated, n, now,
-                 tumor_layer, tumor_blocks, tumor_uid, tumor_bind_p, rng):
+                 tumor_layer, tumor_blocks, tumor_uid, tumor_bind_p, memory, divisions, death_at, subset,
+                 mean_lifespan, rng):
     """Active cells test the tumor cells they touch (own site and 8 neighbours); returns
     (contacts tested, bindings).
 
@@ -118,6 +119,9 @@ def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated
     sampling), and the cell engages it. A cell with no tumor cell in the 8 × 8 blocks of sites
     around it (``tumor_blocks``: tumor cells per block) touches none and is skipped: the blocks
     fit in the first-level cache, the layer does not.
+
+    A memory cell that binds is re-activated: an effector again, with a new clone's division count
+    (0) and a new lifespan drawn from its subset's effector mean ``mean_lifespan`` (minutes).
     """
     width, height = tumor_layer.shape
     tested = 0
@@ -157,6 +161,10 @@ def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated
             target[s] = chosen
             target_uid[s] = tumor_uid[chosen]
             last_stimulated[s] = now
+            if memory[s]:
+                memory[s] = False
+                divisions[s] = 0
+                death_at[s] = now + exponential(rng, mean_lifespan[subset[s]])
             bound += 1
     return tested, bound
 
@@ -253,6 +261,26 @@ def dividing(alive, state, pos, divisions, last_stimulated, n, subset, now, wind
 
 
 @njit(cache=True)
+def differentiate(alive, state, memory, last_stimulated, death_at, n, now, window, p_memory,
+                  mean_memory_lifespan, rng):
+    """Resting effectors become memory cells; returns how many did.
+
+    Resting: active (not engaged, not exhausted), not memory, and not stimulated within ``window``
+    minutes. Each becomes a memory cell within the step with probability ``p_memory``
+    (:func:`cartsim.rates.hazard_probability` of the formation rate) and then lives an exponential
+    lifespan of mean ``mean_memory_lifespan`` minutes from now (memoryless: a fresh draw is exact).
+    """
+    formed = 0
+    for s in range(n):
+        if (alive[s] and state[s] == ACTIVE and not memory[s] and now - last_stimulated[s] > window
+                and uniform(rng) < p_memory):
+            memory[s] = True
+            death_at[s] = now + exponential(rng, mean_memory_lifespan)
+            formed += 1
+    return formed
+
+
+@njit(cache=True)
 def activated(alive, state, last_stimulated, n, now, window):
     """Slots of activated cells: stimulated within ``window`` minutes of ``now`` and not exhausted."""
     out = np.empty(n, dtype=np.int64)
@@ -266,7 +294,7 @@ def activated(alive, state, last_stimulated, n, now, window):
 
 @njit(cache=True)
 def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, squeeze, space, state,
-           product, kills, divisions, target, direction, last_stimulated, death_at, subset, now,
+           product, kills, divisions, target, direction, last_stimulated, death_at, subset, memory, now,
            mean_lifespan, max_kills, rng):
     """The ``parents`` divide, in order: each daughter goes to a uniformly chosen free Moore
     neighbour (no CAR-T; no tumor cell unless T cells squeeze past), or, stirred, to one site
@@ -329,6 +357,7 @@ def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, s
         direction[c] = NO_DIRECTION
         last_stimulated[c] = last_stimulated[p]
         subset[c] = subset[p]
+        memory[c] = False  # only resting cells become memory cells; a dividing one is activated
         death_at[c] = now + exponential(rng, mean_lifespan[subset[c]])
         born += 1
     return born

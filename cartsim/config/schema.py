@@ -305,6 +305,33 @@ def _subset_default(name: str) -> Any:
     return merge
 
 
+class MemoryConfig(Section):
+    """Effector and memory CAR-T (CARTmath's two compartments; Barros et al. 2021).
+
+    A resting effector (not stimulated within ``activation_window_h``, not exhausted) becomes a
+    memory cell at ``formation_per_day``; a memory cell migrates and scans, but neither kills,
+    secretes nor divides, and lives ``lifespan_days`` on average. On binding antigen it is
+    re-activated: an effector again, with a new effector lifespan and a new clone's division count.
+    """
+
+    enabled: bool = P(False, "-", "effector and memory states; off by default (one exponential lifespan)")
+    formation_per_day: float = P(
+        0.01, "1/day",
+        "effector → memory rate, assumed: with the 8.6-day effector lifespan, effectors decline with a "
+        "half-life of ln 2/(1/8.6 + 0.01) = 5.5 days (4.3 days in Stein et al. 2019) and ε/(ε + 1/8.6) = "
+        "8 % of resting effectors become memory, a small tail under the peak as in Stein's patients. "
+        "(CARTmath fits ε = 0.15-1.6/day, but there effectors make memory cells without turning into "
+        "them; Barros et al. 2021)",
+        ge=0, le=100,
+    )
+    lifespan_days: float = P(
+        317.0, "days",
+        "mean memory lifespan: the terminal CAR-T half-life of ~220 days (Stein et al. 2019, CPT "
+        "Pharmacometrics Syst Pharmacol 8:285) is a mean of 220/ln 2 = 317 days",
+        gt=0, le=36500,
+    )
+
+
 class CarTConfig(Section):
     """CAR-T cell biology, shared by all products."""
 
@@ -366,6 +393,8 @@ class CarTConfig(Section):
         default_factory=lambda: DEFAULT_SUBSETS["cd8"][0],
         json_schema_extra={"unit": "-", "source": DEFAULT_SUBSETS["cd8"][1]},
     )
+
+    memory: MemoryConfig = MemoryConfig()
 
     def subset(self, name: str) -> dict[str, float]:
         """The kill rate, division time and lifespan of subset ``name`` (``cd4``, ``cd8``), nulls resolved."""
@@ -612,6 +641,10 @@ class ExperimentConfig(Section):
                         f"the configured cytokines are {', '.join(self.cytokines)}")
         sites = self.tissue.width * self.tissue.height
         if self.space == "well_mixed":
+            if self.car_t.memory.enabled:
+                raise ValueError("car_t.memory.enabled: the well-mixed mode has CARTmath's own memory "
+                                 "compartment (well_mixed.epsilon_per_day, mu_per_day, theta_per_cell_day); "
+                                 "set it false or use space: grid or stirred")
             for i, dose in enumerate(self.dosing):
                 if dose.cd4_fraction is not None:
                     raise ValueError(f"dosing[{i}].cd4_fraction: the well-mixed mode has no CD4/CD8 "

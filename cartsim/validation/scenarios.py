@@ -16,7 +16,9 @@ pass/fail verdict for its pattern, a table of the numbers behind it and a figure
    squeeze past tumor cells enter by killing); (b) treatment rankings differ between a stirred
    dish and tissue: the same rules and parameters run with ``space: stirred`` (mass action) and
    ``space: grid`` rank the same treatments in a different order;
-7. the CD4:CD8 ratio of a dose changes its expansion and efficacy (CARCADE; Prybutok et al. 2022).
+7. the CD4:CD8 ratio of a dose changes its expansion and efficacy (CARCADE; Prybutok et al. 2022);
+8. with effector and memory states, CAR-T decline biexponentially after their peak: a fast
+   contraction (half-life ~4.3 d) and a long tail (half-life ~220 d; Stein et al. 2019).
 """
 
 from __future__ import annotations
@@ -471,8 +473,74 @@ def cd4_cd8_ratio(seeds: range) -> Outcome:
                    {"p_peak": p_peak, "p_burden": p_burden, "rho": rho})
 
 
+# ----------------------------------------------------------------------------- 8. persistence
+STEIN_TERMINAL_HALF_LIFE_DAYS = 220.0
+PERSISTENCE_DAYS = 90
+TAIL_FROM_DAY = 60
+
+
+def persistence(seeds: range) -> Outcome:
+    """CAR-T kinetics over 90 days with memory cells (``car_t.memory``, defaults).
+
+    The CAR-T counts of all runs are pooled (summed by day). The fast phase is the log-linear
+    half-life over the 10 days after the pooled peak (:func:`expansion_and_contraction`); the
+    terminal phase the pooled count's decline from day 60 to 90. The pattern
+    (Stein et al. 2019) asks for a fast half-life within a factor of two of 4.3 d, a terminal
+    phase from day 60 to 90 consistent with Stein's 220-d half-life (the cells of day 60 survive
+    to day 90 as a binomial count; two-sided test p > 0.05) and more than ten times the fast one,
+    and CAR-T still present at day 90 in most runs (one-sided binomial test against one half,
+    p < 0.05).
+    """
+    cfg = scene(time={"duration_days": PERSISTENCE_DAYS, "record_every_h": 24},
+                car_t={"memory": {"enabled": True}},
+                dosing=[{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}])
+    series = []
+
+    def metric(r):
+        ts = r.timeseries
+        series.append(ts.set_index("day")[["cart_total", "cart_memory"]])
+        return {"peak": r.summary["peak_cart"], "final": r.summary["final_cart"],
+                "memory_fraction_end": r.summary["memory_fraction_end"]}
+
+    table = replicate(cfg, seeds, metric)
+    pooled = sum(s["cart_total"] for s in series)
+    memory = sum(s["cart_memory"] for s in series)
+    day, cart = pooled.index.to_numpy(float), pooled.to_numpy(float)
+    _, fast = expansion_and_contraction(day, cart, 1.0)
+    # terminal phase: by day 60 the effectors are gone (e^-7 of the peak), so the cells present then
+    # are memory cells, each surviving to day 90 with e^(-30·rate): a binomial count
+    i60, i90 = int(np.searchsorted(day, TAIL_FROM_DAY)), int(np.searchsorted(day, PERSISTENCE_DAYS))
+    n60, n90 = int(cart[i60]), int(cart[i90])
+    stein_rate = np.log(2) / STEIN_TERMINAL_HALF_LIFE_DAYS
+    span = day[i90] - day[i60]
+    p_terminal = stats.binomtest(min(n90, n60), n60, float(np.exp(-stein_rate * span))).pvalue if n60 else 0.0
+    terminal = span * np.log(2) / np.log(n60 / n90) if 0 < n90 < n60 else np.inf
+    slope = np.log(max(n90, 0.5) / max(n60, 0.5)) / span
+    persisting = int((table["final"] > 0).sum())
+    p_persist = stats.binomtest(persisting, len(table), 0.5, alternative="greater").pvalue
+    ok = bool(STEIN_HALF_LIFE_DAYS / 2 <= fast <= 2 * STEIN_HALF_LIFE_DAYS and p_terminal > 0.05
+              and terminal > 10 * fast and p_persist < 0.05)
+    fig, (ax,) = _fig()
+    ax.semilogy(day, np.maximum(cart, 0.5), color="tab:blue", label=f"all CAR-T ({len(table)} runs pooled)")
+    ax.semilogy(day, np.maximum(memory.to_numpy(float), 0.5), color="tab:purple", label="memory CAR-T")
+    ax.semilogy(day[[i60, i90]], [max(n60, 0.5), max(n60, 0.5) * np.exp(slope * span)], "k--",
+                label=f"terminal phase: half-life {terminal:.0f} d")
+    ax.set(xlabel="day", ylabel="CAR-T cells (pooled)", title="Expansion, contraction, persistence")
+    ax.legend(fontsize="small")
+    return Outcome(8, "", "Persistence",
+                   "with memory cells, CAR-T decline biexponentially after the peak: a fast contraction "
+                   "(half-life ~4.3 d) then a long tail (half-life ~220 d; Stein et al. 2019)", ok,
+                   f"pooled over {len(table)} runs: contraction half-life {fast:.1f} d (2.2-8.6 d); terminal "
+                   f"phase {n60} CAR-T at day {TAIL_FROM_DAY}, {n90} at day {PERSISTENCE_DAYS}: half-life "
+                   f"{terminal:.0f} d (> 10 × the contraction's), consistent with Stein's 220 d (two-sided "
+                   f"binomial test of survival e^(-30 d·ln 2/220 d): p = {p_terminal:.2f} > 0.05); CAR-T present at "
+                   f"day {PERSISTENCE_DAYS} in {persisting} of {len(table)} runs (one-sided binomial p = "
+                   f"{p_persist:.3g} < 0.05), memory fraction at the end {table['memory_fraction_end'].mean():.2f}",
+                   table, fig, {"fast_half_life": fast, "terminal_half_life": terminal, "p_persist": p_persist})
+
+
 #: Every check, by the label of the pattern (or part of a pattern) it tests.
 SCENARIOS: dict[str, Callable[[range], Outcome]] = {
     "1": dose_response, "2": kinetics, "3": antigen_escape, "4": dual_targeting, "5": toxicity,
-    "6a": infiltration, "6b": dish_vs_tissue, "7": cd4_cd8_ratio,
+    "6a": infiltration, "6b": dish_vs_tissue, "7": cd4_cd8_ratio, "8": persistence,
 }
