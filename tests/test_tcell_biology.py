@@ -26,7 +26,8 @@ def within(count: float, n: int, p: float, sds: float = 4.0) -> bool:
 def bare(seed: int = 1, **sections) -> CarTModel:
     """A 40×40 tissue with no tumor and no dosing: the tests place the cells."""
     sections.setdefault("tissue", {"width": 40, "height": 40})
-    cfg = small_config(tumor={"initial": {"cells": 1}, "death_rate_per_day": 0.0}, dosing=[], **sections)
+    sections["tumor"] = {"initial": {"cells": 1}, "death_rate_per_day": 0.0, **sections.get("tumor", {})}
+    cfg = small_config(dosing=[], **sections)
     model = CarTModel(cfg, rng=seed)
     model.tumor.remove(int(model.tumor.live_slots()[0]), 0.0)
     return model
@@ -88,7 +89,7 @@ def test_each_subset_kills_at_its_own_rate(rule):
             model.cart.p_kill_by *= 0  # set below from the rates, to test the rule with large counts
             cart = model.cart
             for code, k in ((CD4, 0.1 * 20), (CD8, 3.0 * 20)):
-                cart.p_kill_by[code], cart.p_detach_by[code] = cart._kill_and_detach(k, 2.0 * 20, model.dt)
+                cart.p_kill_by[code, 0], cart.p_detach_by[code, 0] = cart._kill_and_detach(k, 2.0 * 20, model.dt)
             cells = pairs(model, subset)
             assert (cart.state[cells] == ENGAGED).all()
             getattr(cart, rule)(0.0)
@@ -237,3 +238,111 @@ def test_memory_mistakes_name_the_field():
         small_config(car_t={"memory": {"enabled": True, "formation_per_day": -1}})
     with pytest.raises(ConfigError, match="car_t.memory.enabled: the well-mixed mode"):
         small_config(space="well_mixed", car_t={"memory": {"enabled": True}})
+
+
+# ----------------------------------------------------------------------------- 3. PD-1 / PD-L1
+PD1 = {"enabled": True, "induction_per_h": 30.0, "pdl1_half_max_per_cell": 10000.0}
+
+
+@pytest.mark.parametrize("rule", ["attack", "attack_reference"])
+def test_pd1_rises_with_time_in_contact(rule):
+    """Per step of contact a PD-1− cell becomes PD-1+ with 1 - exp(-r·dt)."""
+    gained, n = 0, 0
+    for seed in range(4):
+        model = bare(seed, car_t={"kill_rate_per_h": 0.0, "detach_rate_per_h": 0.0, "pd1": PD1})
+        cells = pairs(model, NO_SUBSET)
+        getattr(model.cart, rule)(0.0)
+        gained += int(model.cart.pd1[cells].sum())
+        n += cells.size
+    p = model.cart.p_pd1
+    assert p == pytest.approx(1 - math.exp(-30.0 / 60 * model.dt))
+    assert within(gained, n, p)
+
+
+@pytest.mark.parametrize("rule", ["seek_targets", "seek_targets_reference"])
+@pytest.mark.parametrize("blockade", [0.0, 0.6])
+def test_pd1_positive_bindings_are_inhibited_by_pdl1_unless_blocked(rule, blockade):
+    """A PD-1+ cell's binding to a cell with PD-L1 L is inhibited with (1 - b)·L/(L + K): here
+    L = K, so 1/2 without blockade and 1/5 at b = 0.6. Inhibited bindings do not stimulate."""
+    inhibited, n = 0, 0
+    for seed in range(6):
+        model = bare(seed, car_t={"pd1": PD1}, tumor={"initial": {"cells": 1}, "pdl1": {"base_per_cell": 10000.0}})
+        cart, tumor = model.cart, model.tumor
+        cells = []
+        for x in range(1, 39, 3):
+            for y in range(1, 39, 3):
+                tumor.add(x, y, np.array([5e4]), 0.0, first_division_in=1e9)
+                cells.append(cart.add(x, y, 0, 0.0))
+        cells = np.array(cells)
+        cart.pd1[cells[::2]] = True  # half the cells PD-1+
+        cart.blockade = blockade
+        getattr(cart, rule)(50.0)
+        assert (cart.state[cells] == ENGAGED).all()
+        assert not cart.inhibited[cells[1::2]].any()  # PD-1− cells are never inhibited
+        hit = cart.inhibited[cells]
+        assert (cart.last_stimulated[cells[hit]] == -np.inf).all() and (cart.last_stimulated[cells[~hit]] == 50.0).all()
+        inhibited += int(hit.sum())
+        n += cells[::2].size
+    assert within(inhibited, n, (1 - blockade) * 0.5)
+
+
+def test_an_inhibited_engagement_kills_at_its_fraction_of_the_rate():
+    model = bare(8, car_t={"kill_rate_per_h": 3.0, "detach_rate_per_h": 1.0,
+                           "pd1": {**PD1, "inhibited_kill_fraction": 0.25}})
+    cart = model.cart
+    free, held = cart.p_kill_by[NO_SUBSET]
+    assert free == pytest.approx(cart._kill_and_detach(3.0, 1.0, model.dt)[0])
+    assert held == pytest.approx(cart._kill_and_detach(0.75, 1.0, model.dt)[0])
+    kills = {True: 0, False: 0}
+    n = {True: 0, False: 0}
+    for seed in range(4):
+        model = bare(seed, car_t={"kill_rate_per_h": 3.0, "detach_rate_per_h": 1.0,
+                                  "pd1": {**PD1, "inhibited_kill_fraction": 0.25}})
+        cart = model.cart
+        cells = pairs(model, NO_SUBSET)
+        cart.inhibited[cells[::2]] = True
+        cart.attack(0.0)
+        for flag, group in ((True, cells[::2]), (False, cells[1::2])):
+            kills[flag] += int(cart.kills[group].sum())
+            n[flag] += group.size
+    assert within(kills[True], n[True], held) and within(kills[False], n[False], free)
+
+
+def test_ifng_raises_tumor_pdl1_and_the_model_reads_it():
+    model = bare(9, car_t={"pd1": PD1}, tumor={"initial": {"cells": 1},
+                                               "pdl1": {"base_per_cell": 1000.0, "ifng_induced_per_cell": 20000.0,
+                                                        "ifng_half_max_pM": 20.0}})
+    slots = np.array([model.tumor.add(x, 3, np.array([5e4]), 0.0) for x in range(4)])
+    field = np.zeros((40, 40))
+    field[:4, 3] = [0.0, 20.0, 60.0, 1e9]
+    assert model.cart.pdl1_density(slots, field) == pytest.approx([1000.0, 11000.0, 16000.0, 21000.0])
+    assert "IFNg" in model._read_fields and model._pdl1_pM is not None
+
+
+def test_anti_pd1_blockade_follows_its_schedule():
+    cfg = small_config(car_t={"pd1": {"enabled": True}}, time={"duration_days": 6},
+                       treatments=[{"kind": "anti_pd1", "day": 1, "duration_days": 2, "blockade": 0.5},
+                                   {"kind": "anti_pd1", "day": 2, "duration_days": 3, "blockade": 0.8}])
+    model = CarTModel(cfg, rng=1)
+    at = [model.blockade_at(d * 1440) for d in (0.5, 1.0, 1.5, 2.5, 4.9, 5.0, 5.5)]
+    assert at == [0.0, 0.5, 0.5, 0.8, 0.8, 0.0, 0.0]
+    model.run()
+    ts = model.datacollector.get_model_vars_dataframe()
+    assert set(ts["anti_pd1_blockade"]) <= {0.0, 0.5, 0.8} and "cart_pd1_positive" in ts
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"treatments": [{"kind": "anti_pd1", "day": 1}]}, "treatments[0]: an anti_pd1 treatment blocks PD-1, which is off"),
+    ({"treatments": [{"kind": "anti-pd1", "day": 1}], "car_t": {"pd1": {"enabled": True}}}, "treatments[0].kind"),
+    ({"treatments": [{"day": 1}], "car_t": {"pd1": {"enabled": True}}}, "treatments[0].kind"),
+    ({"treatments": [{"kind": "anti_pd1", "day": 9}], "car_t": {"pd1": {"enabled": True}}},
+     "treatments[0].day: 9.0 is after the end of the run"),
+    ({"treatments": [{"kind": "anti_pd1", "blockade": 2}], "car_t": {"pd1": {"enabled": True}}},
+     "treatments[0].blockade"),
+    ({"tumor": {"pdl1": {"inducer": "IFNG"}}}, "tumor.pdl1.inducer: unknown cytokine 'IFNG'"),
+    ({"space": "well_mixed", "car_t": {"pd1": {"enabled": True}}}, "car_t.pd1.enabled: the well-mixed mode"),
+])
+def test_pd1_mistakes_name_the_field(change, message):
+    with pytest.raises(ConfigError) as err:
+        small_config(**change)
+    assert message in str(err.value)

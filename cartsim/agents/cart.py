@@ -73,6 +73,8 @@ class CarTPopulation(Population):
         "death_at": (np.float64, (), np.inf),  # minute of death (drawn at birth)
         "subset": (np.int8, (), NO_SUBSET),  # T-cell subset (SUBSETS), inherited by daughters
         "memory": (np.bool_, (), False),  # a memory cell (car_t.memory), else an effector
+        "pd1": (np.bool_, (), False),  # PD-1+ (car_t.pd1), inherited by daughters
+        "inhibited": (np.bool_, (), False),  # the current engagement is inhibited by PD-1/PD-L1
     }
 
     def __init__(self, model, tissue, config, designs, tumor, dt_min: float):
@@ -88,10 +90,12 @@ class CarTPopulation(Population):
         # per subset (indexed by SUBSETS): cells without one take the car_t values
         by_subset = [{k: getattr(c, k) for k in ("kill_rate_per_h", "division_time_h", "lifespan_days")},
                      c.subset("cd4"), c.subset("cd8")]
-        ends = [self._kill_and_detach(b["kill_rate_per_h"], c.detach_rate_per_h, dt_min) for b in by_subset]
-        self.p_kill_by = np.array([e[0] for e in ends])
-        self.p_detach_by = np.array([e[1] for e in ends])
-        self.p_kill, self.p_detach = ends[NO_SUBSET]
+        # [subset, inhibited]: an engagement inhibited by PD-1/PD-L1 kills at a fraction of the rate
+        ends = [[self._kill_and_detach(b["kill_rate_per_h"] * f, c.detach_rate_per_h, dt_min)
+                 for f in (1.0, c.pd1.inhibited_kill_fraction)] for b in by_subset]
+        self.p_kill_by = np.array([[e[0] for e in row] for row in ends])
+        self.p_detach_by = np.array([[e[1] for e in row] for row in ends])
+        self.p_kill, self.p_detach = ends[NO_SUBSET][0]
         self.max_kills = c.max_kills
         self.window = c.activation_window_h * rates.MINUTES_PER_HOUR
         self.division_rate_by = np.array([math.log(2.0) / (b["division_time_h"] * rates.MINUTES_PER_HOUR)
@@ -111,6 +115,12 @@ class CarTPopulation(Population):
         self.memory_on = c.memory.enabled
         self.p_memory = float(rates.hazard_probability(c.memory.formation_per_day / rates.MINUTES_PER_DAY, dt_min))
         self.mean_memory_lifespan = c.memory.lifespan_days * rates.MINUTES_PER_DAY
+        self.pd1_on = c.pd1.enabled
+        self.p_pd1 = float(rates.hazard_probability(rates.per_minute(c.pd1.induction_per_h), dt_min)) if self.pd1_on else 0.0
+        self.pdl1 = config.tumor.pdl1
+        self.pdl1_half_max = c.pd1.pdl1_half_max_per_cell
+        self.blockade = 0.0  # the anti-PD-1 blockade in effect (set by the model from its treatments)
+        self.reports_blockade = bool(config.treatments)
         #: CD4/CD8 columns in the census when some dose gives a CD4:CD8 ratio
         self.subsets_in_use = any(d.cd4_fraction is not None for d in config.dosing)
         self.chemotaxis = c.chemotaxis
@@ -142,6 +152,8 @@ class CarTPopulation(Population):
         self.last_stimulated[slot] = last_stimulated
         self.subset[slot] = subset
         self.memory[slot] = False
+        self.pd1[slot] = False
+        self.inhibited[slot] = False
         self.death_at[slot] = now + self.rng.exponential(self.mean_lifespan_by[subset])
         return slot
 
@@ -191,8 +203,8 @@ class CarTPopulation(Population):
         self._stamp += 1
         winners, victims = kernels.attack(
             self.alive, self.state, self.target, self.target_uid, self.product, self.kills, self.subset,
-            self._next, self.max_kills, tumor.alive, tumor.uid, tumor.bind_p, self.p_kill_by,
-            self.p_detach_by, self._claimed, self._stamp, self.stream,
+            self.inhibited, self.pd1, self._next, self.max_kills, tumor.alive, tumor.uid, tumor.bind_p,
+            self.p_kill_by, self.p_detach_by, self.p_pd1, self._claimed, self._stamp, self.stream,
         )
         if winners.size == 0:
             return []
@@ -218,7 +230,11 @@ class CarTPopulation(Population):
         still_bindable = tumor.bind_p[tgt, self.product[eng]] > 0  # the target may have lost the antigen
         contact = still_there & still_bindable
         u = self.rng.random(eng.size)
-        p_kill, p_detach = self.p_kill_by[self.subset[eng]], self.p_detach_by[self.subset[eng]]
+        if self.p_pd1 > 0:  # PD-1 rises with time in contact
+            gain = eng[contact & ~self.pd1[eng]]
+            self.pd1[gain[self.rng.random(gain.size) < self.p_pd1]] = True
+        row, col = self.subset[eng], self.inhibited[eng].astype(np.int64)
+        p_kill, p_detach = self.p_kill_by[row, col], self.p_detach_by[row, col]
         kill = contact & (u < p_kill)
         release = ~contact | (~kill & (u < p_kill + p_detach))
         self._disengage(eng[release])
@@ -248,19 +264,33 @@ class CarTPopulation(Population):
         self.state[slots] = np.where(self.kills[slots] >= self.max_kills, EXHAUSTED, ACTIVE)
 
     # ------------------------------------------------------------------ recognition
-    def seek_targets(self, now: float) -> tuple[int, int]:
+    def seek_targets(self, now: float, pdl1_inducer_pM: np.ndarray | None = None) -> tuple[int, int]:
         """Active cells test the tumor cells they touch; a successful binding engages the cell.
 
-        Returns (contacts tested, bindings) of this step.
+        ``pdl1_inducer_pM``: the cytokine raising tumor PD-L1 (``tumor.pdl1.inducer``), read by
+        PD-1+ cells (none: no induced PD-L1). Returns (contacts tested, bindings) of this step.
         """
         tumor = self.tumor
+        inducer = _NO_FIELD if pdl1_inducer_pM is None else pdl1_inducer_pM
+        pdl1 = self.pdl1
         return kernels.seek_targets(
             self.alive, self.state, self.pos, self.product, self.target, self.target_uid,
             self.last_stimulated, self._next, now, tumor.layer, tumor.blocks, tumor.uid, tumor.bind_p,
-            self.memory, self.divisions, self.death_at, self.subset, self.mean_lifespan_by, self.stream,
+            self.memory, self.divisions, self.death_at, self.subset, self.mean_lifespan_by, self.pd1,
+            self.inhibited, tumor.pos, inducer, pdl1.base_per_cell,
+            pdl1.ifng_induced_per_cell if pdl1_inducer_pM is not None else 0.0, pdl1.ifng_half_max_pM,
+            self.pdl1_half_max, self.blockade, self.stream,
         )
 
-    def seek_targets_reference(self, now: float) -> None:
+    def pdl1_density(self, tumor_slots: np.ndarray, pdl1_inducer_pM: np.ndarray | None) -> np.ndarray:
+        """PD-L1 (molecules/cell) of tumor cells: constitutive plus induced by the cytokine at their site."""
+        p = self.pdl1
+        if pdl1_inducer_pM is None:
+            return np.full(len(tumor_slots), p.base_per_cell)
+        c = pdl1_inducer_pM[self.tumor.x[tumor_slots], self.tumor.y[tumor_slots]]
+        return p.base_per_cell + p.ifng_induced_per_cell * c / (c + p.ifng_half_max_pM)
+
+    def seek_targets_reference(self, now: float, pdl1_inducer_pM: np.ndarray | None = None) -> None:
         """The rule of :meth:`seek_targets` in numpy (for tests)."""
         live = self.live_slots()
         act = live[self.state[live] == ACTIVE]
@@ -286,7 +316,14 @@ class CarTPopulation(Population):
         self.state[cells] = ENGAGED
         self.target[cells] = targets
         self.target_uid[cells] = self.tumor.uid[targets]
-        self.last_stimulated[cells] = now
+        # PD-1+ cells meeting PD-L1: the engagement is inhibited and does not stimulate the cell
+        self.inhibited[cells] = False
+        if self.pd1[cells].any():
+            ligand = self.pdl1_density(targets, pdl1_inducer_pM)
+            q = (1.0 - self.blockade) * ligand / (ligand + self.pdl1_half_max)
+            self.inhibited[cells] = self.pd1[cells] & (self.rng.random(cells.size) < q)
+        stimulated = cells[~self.inhibited[cells]]
+        self.last_stimulated[stimulated] = now
         self._reactivate(cells[self.memory[cells]], now)
 
     def _reactivate(self, cells: np.ndarray, now: float) -> None:
@@ -433,7 +470,8 @@ class CarTPopulation(Population):
             slots, self.pos, self.alive, self.uid, self.counters, self.free, self.layer,
             self.tissue.tumor, self.tissue.tcells_squeeze_past_tumor, self.space.kind, self.state,
             self.product, self.kills, self.divisions, self.target, self.direction,
-            self.last_stimulated, self.death_at, self.subset, self.memory, now, self.mean_lifespan_by, self.max_kills,
+            self.last_stimulated, self.death_at, self.subset, self.memory, self.pd1, self.inhibited, now,
+            self.mean_lifespan_by, self.max_kills,
             self.stream,
         )
 
@@ -458,13 +496,14 @@ class CarTPopulation(Population):
             return  # no room: the division does not happen
         nx, ny = site
         self.divisions[slot] += 1
-        self.add(
+        daughter = self.add(
             nx, ny, int(self.product[slot]), now,
             # a daughter starts with no kills (CARCADE): the kill limit is per cell, not per
             # lineage, so expansion keeps pace with the antigen a clone meets
             kills=0, divisions=int(self.divisions[slot]),
             last_stimulated=float(self.last_stimulated[slot]), subset=int(self.subset[slot]),
         )
+        self.pd1[daughter] = self.pd1[slot]
 
     # ------------------------------------------------------------------ observation
     def census_by_state(self) -> np.ndarray:
@@ -482,7 +521,8 @@ class CarTPopulation(Population):
 
     def _extra_columns(self) -> list[str]:
         """Columns of the mechanisms switched on (none by default, so default outputs keep their shape)."""
-        return (["cart_cd4", "cart_cd8"] if self.subsets_in_use else []) + (["cart_memory"] if self.memory_on else [])
+        return ((["cart_cd4", "cart_cd8"] if self.subsets_in_use else []) + (["cart_memory"] if self.memory_on else [])
+                + (["cart_pd1_positive"] if self.pd1_on else []) + (["anti_pd1_blockade"] if self.reports_blockade else []))
 
     def _extra_census(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -492,6 +532,10 @@ class CarTPopulation(Population):
             out["cart_cd4"], out["cart_cd8"] = int(by_subset[CD4]), int(by_subset[CD8])
         if self.memory_on:
             out["cart_memory"] = int(self.memory[live].sum())
+        if self.pd1_on:
+            out["cart_pd1_positive"] = int(self.pd1[live].sum())
+        if self.reports_blockade:
+            out["anti_pd1_blockade"] = self.blockade
         return out
 
     def census(self) -> dict[str, float]:

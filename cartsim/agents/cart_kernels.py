@@ -61,8 +61,8 @@ def dying(alive, death_at, n, now):
 
 
 @njit(cache=True)
-def attack(alive, state, target, target_uid, product, kills, subset, n, max_kills,
-           tumor_alive, tumor_uid, tumor_bind_p, p_kill, p_detach, claimed, stamp, rng):
+def attack(alive, state, target, target_uid, product, kills, subset, inhibited, pd1, n, max_kills,
+           tumor_alive, tumor_uid, tumor_bind_p, p_kill, p_detach, p_pd1, claimed, stamp, rng):
     """Engaged cells kill, let go, or hold on; returns (killer slots, their targets).
 
     Per engaged cell, one uniform draw ``u``: with contact (target alive, same cell, still
@@ -71,7 +71,9 @@ def attack(alive, state, target, target_uid, product, kills, subset, n, max_kill
     others lose their target. ``claimed`` (one entry per tumor slot) marks targets taken in
     this step with ``stamp``. Disengaged cells return to active, or exhausted at ``max_kills``.
     The caller updates kills, stimulation and the tumor for each returned kill. ``p_kill`` and
-    ``p_detach`` are indexed by the cell's T-cell subset.
+    ``p_detach`` are indexed by the cell's T-cell subset and whether PD-1 inhibits its engagement
+    (``inhibited``). With ``p_pd1 > 0``, a PD-1− cell in contact becomes PD-1+ with probability
+    ``p_pd1`` (one more draw, after the first).
     """
     killers = np.empty(n, dtype=np.int64)
     nk = 0
@@ -81,11 +83,14 @@ def attack(alive, state, target, target_uid, product, kills, subset, n, max_kill
         t = target[s]
         contact = tumor_alive[t] and tumor_uid[t] == target_uid[s] and tumor_bind_p[t, product[s]] > 0
         u = uniform(rng)
-        pk = p_kill[subset[s]]
+        if contact and p_pd1 > 0.0 and not pd1[s] and uniform(rng) < p_pd1:
+            pd1[s] = True
+        k = 1 if inhibited[s] else 0
+        pk = p_kill[subset[s], k]
         if contact and u < pk:
             killers[nk] = s
             nk += 1
-        elif (not contact) or u < pk + p_detach[subset[s]]:
+        elif (not contact) or u < pk + p_detach[subset[s], k]:
             target[s] = -1
             state[s] = EXHAUSTED if kills[s] >= max_kills else ACTIVE
     killers = killers[:nk]
@@ -110,7 +115,8 @@ def attack(alive, state, target, target_uid, product, kills, subset, n, max_kill
 @njit(cache=True)
 def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated, n, now,
                  tumor_layer, tumor_blocks, tumor_uid, tumor_bind_p, memory, divisions, death_at, subset,
-                 mean_lifespan, rng):
+                 mean_lifespan, pd1, inhibited, tumor_pos, pdl1_inducer, pdl1_base, pdl1_induced,
+                 pdl1_inducer_half_max, pdl1_half_max, blockade, rng):
     """Active cells test the tumor cells they touch (own site and 8 neighbours); returns
     (contacts tested, bindings).
 
@@ -122,6 +128,11 @@ def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated
 
     A memory cell that binds is re-activated: an effector again, with a new clone's division count
     (0) and a new lifespan drawn from its subset's effector mean ``mean_lifespan`` (minutes).
+
+    PD-1: a PD-1+ cell's binding is inhibited with probability ``(1 - blockade)·L/(L + pdl1_half_max)``
+    for the target's PD-L1 density ``L = pdl1_base + pdl1_induced·c/(c + pdl1_inducer_half_max)``,
+    ``c`` the inducing cytokine (pM) at the target's site; an inhibited binding engages but does
+    not stimulate (``last_stimulated`` is kept).
     """
     width, height = tumor_layer.shape
     tested = 0
@@ -160,7 +171,13 @@ def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated
             state[s] = ENGAGED
             target[s] = chosen
             target_uid[s] = tumor_uid[chosen]
-            last_stimulated[s] = now
+            inhibited[s] = False
+            if pd1[s]:
+                c = pdl1_inducer[tumor_pos[chosen, 0], tumor_pos[chosen, 1]]
+                ligand = pdl1_base + pdl1_induced * c / (c + pdl1_inducer_half_max)
+                inhibited[s] = uniform(rng) < (1.0 - blockade) * ligand / (ligand + pdl1_half_max)
+            if not inhibited[s]:
+                last_stimulated[s] = now
             if memory[s]:
                 memory[s] = False
                 divisions[s] = 0
@@ -294,8 +311,8 @@ def activated(alive, state, last_stimulated, n, now, window):
 
 @njit(cache=True)
 def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, squeeze, space, state,
-           product, kills, divisions, target, direction, last_stimulated, death_at, subset, memory, now,
-           mean_lifespan, max_kills, rng):
+           product, kills, divisions, target, direction, last_stimulated, death_at, subset, memory, pd1,
+           inhibited, now, mean_lifespan, max_kills, rng):
     """The ``parents`` divide, in order: each daughter goes to a uniformly chosen free Moore
     neighbour (no CAR-T; no tumor cell unless T cells squeeze past), or, stirred, to one site
     drawn anywhere if it is free; with no room the division does not happen. Returns the number
@@ -358,6 +375,8 @@ def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, s
         last_stimulated[c] = last_stimulated[p]
         subset[c] = subset[p]
         memory[c] = False  # only resting cells become memory cells; a dividing one is activated
+        pd1[c] = pd1[p]
+        inhibited[c] = False
         death_at[c] = now + exponential(rng, mean_lifespan[subset[c]])
         born += 1
     return born

@@ -55,6 +55,8 @@ def cart_hazards_per_min(c: ExperimentConfig) -> list[float]:
     for k in kinds:
         hazards += [rates.per_minute(k["kill_rate_per_h"] + t.detach_rate_per_h),
                     2 * math.log(2) / (k["division_time_h"] * 60) * (1 + t.il2_max_boost)]
+    if t.pd1.enabled:
+        hazards.append(rates.per_minute(t.pd1.induction_per_h))
     if t.memory.enabled:
         hazards.append(t.memory.formation_per_day / rates.MINUTES_PER_DAY)
     return list(dict.fromkeys(hazards))  # the default: the same two hazards as ever

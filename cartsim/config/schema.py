@@ -130,6 +130,31 @@ class InitialTumorConfig(Section):
     cells: Count = P(400, "cells", "scenario choice (in well-mixed mode: real cells)", ge=1, le=10**13)
 
 
+class PdL1Config(Section):
+    """PD-L1 on tumor cells, raised by IFN-γ (read only when ``car_t.pd1.enabled``).
+
+    A tumor cell's PD-L1 density is ``base_per_cell + ifng_induced_per_cell·c/(c + ifng_half_max_pM)``
+    for the inducing cytokine's concentration ``c`` at its site, as it is now (quasi-steady).
+    """
+
+    base_per_cell: float = P(
+        1000.0, "molecules/cell",
+        "constitutive PD-L1, assumed (PD-L1 on tumor cells spans ~10³-10⁵ molecules per cell)",
+        ge=0, le=1e7,
+    )
+    ifng_induced_per_cell: float = P(
+        20000.0, "molecules/cell",
+        "PD-L1 added at saturating IFN-γ: IFN-γ induces PD-L1 on tumor cells (Garcia-Diaz et al. 2017, "
+        "Cell Rep 19:1189); amount assumed",
+        ge=0, le=1e7,
+    )
+    ifng_half_max_pM: float = P(
+        20.0, "pM", "IFN-γ concentration giving half the induced PD-L1; assumed (IFN-γ acts at pM)",
+        gt=0, le=1e6,
+    )
+    inducer: str = P("IFNg", "-", "the cytokine that raises PD-L1: the name of one of the configured cytokines")
+
+
 class TumorConfig(Section):
     """Tumor cell biology."""
 
@@ -155,6 +180,7 @@ class TumorConfig(Section):
         ge=0, le=2,
     )
     initial: InitialTumorConfig = InitialTumorConfig()
+    pdl1: PdL1Config = PdL1Config()
 
 
 # --------------------------------------------------------------------------------------- CAR-T
@@ -332,6 +358,35 @@ class MemoryConfig(Section):
     )
 
 
+class Pd1Config(Section):
+    """PD-1 on CAR-T and its ligation by tumor PD-L1 (``tumor.pdl1``); blocked by ``treatments``.
+
+    An engaged PD-1− cell becomes PD-1+ at ``induction_per_h`` per hour of contact (daughters
+    inherit it). When a PD-1+ cell binds a tumor cell with PD-L1 density ``L``, the engagement is
+    inhibited with probability ``(1 - b)·L/(L + pdl1_half_max_per_cell)``, ``b`` the anti-PD-1
+    blockade in effect: an inhibited engagement does not activate the cell (no secretion or
+    division from it) and kills at ``inhibited_kill_fraction`` of the kill rate.
+    """
+
+    enabled: bool = P(False, "-", "PD-1/PD-L1 suppression; off by default")
+    induction_per_h: float = P(
+        0.1, "1/hour of contact",
+        "PD-1 appears on T cells within hours to a day of antigen stimulation (Agata et al. 1996, Int "
+        "Immunol 8:765); rate assumed: half of the cells PD-1+ after ~7 h of contact, about ten kills",
+        ge=0, le=600,
+    )
+    pdl1_half_max_per_cell: float = P(
+        10000.0, "molecules/cell", "PD-L1 density inhibiting half of a PD-1+ cell's engagements; assumed",
+        gt=0, le=1e7,
+    )
+    inhibited_kill_fraction: float = P(
+        0.0, "fraction",
+        "kill rate of an inhibited engagement relative to car_t.kill_rate_per_h: 0, anergic, as PD-1/PD-L1 "
+        "binding makes CAR-T anergic in CARCADE (Prybutok et al. 2022)",
+        ge=0, le=1,
+    )
+
+
 class CarTConfig(Section):
     """CAR-T cell biology, shared by all products."""
 
@@ -395,6 +450,7 @@ class CarTConfig(Section):
     )
 
     memory: MemoryConfig = MemoryConfig()
+    pd1: Pd1Config = Pd1Config()
 
     def subset(self, name: str) -> dict[str, float]:
         """The kill rate, division time and lifespan of subset ``name`` (``cd4``, ``cd8``), nulls resolved."""
@@ -514,6 +570,27 @@ class InfusionConfig(Section):
     )
 
 
+class AntiPd1Config(Section):
+    """An anti-PD-1 / PD-L1 antibody: from ``day`` for ``duration_days`` it blocks a fraction of
+    PD-1/PD-L1 ligation (``car_t.pd1``)."""
+
+    kind: Literal["anti_pd1"] = P(..., "-", "anti_pd1: checkpoint blockade by an anti-PD-1 or anti-PD-L1 antibody")
+    day: float = P(0.0, "days", "start of the blockade; scenario choice", ge=0, le=3650)
+    duration_days: float = P(
+        21.0, "days", "how long the blockade holds; nivolumab keeps PD-1 occupied for weeks after a dose "
+        "(Brahmer et al. 2010, J Clin Oncol 28:3167)", gt=0, le=3650,
+    )
+    blockade: float = P(
+        0.7, "fraction",
+        "share of PD-1/PD-L1 ligation blocked: ~70 % PD-1 occupancy on circulating T cells after "
+        "nivolumab (Brahmer et al. 2010)", ge=0, le=1,
+    )
+
+
+#: Treatments besides CAR-T infusions, by ``kind`` (one entry each; more kinds join this table).
+TREATMENT_CONFIGS: dict[str, type[Section]] = {"anti_pd1": AntiPd1Config}
+
+
 # --------------------------------------------------------------------------------------- well-mixed
 class WellMixedConfig(Section):
     """The well-mixed mode: no space, encounters by mass action, CARTmath's terms as agent rules.
@@ -583,6 +660,14 @@ class ExperimentConfig(Section):
     dosing: list[InfusionConfig] = Field(
         default_factory=lambda: [InfusionConfig(product="CAR19")], min_length=0
     )
+    treatments: list[AntiPd1Config] = Field(
+        default_factory=list,
+        json_schema_extra={
+            "unit": "-",
+            "source": "the dosing schedule's treatments besides CAR-T infusions, each with a kind: "
+            "anti_pd1 (checkpoint blockade: day, duration_days, blockade)",
+        },
+    )
 
     @field_validator("antigens")
     @classmethod
@@ -633,6 +718,16 @@ class ExperimentConfig(Section):
                     f"dosing[{i}].day: {dose.day} is after the end of the run "
                     f"(time.duration_days = {self.time.duration_days})"
                 )
+        if self.tumor.pdl1.inducer not in self.cytokines:
+            raise ValueError(f"tumor.pdl1.inducer: unknown cytokine {self.tumor.pdl1.inducer!r}; the configured "
+                             f"cytokines are {', '.join(self.cytokines)}")
+        for i, t in enumerate(self.treatments):
+            if t.kind == "anti_pd1" and not self.car_t.pd1.enabled:
+                raise ValueError(f"treatments[{i}]: an anti_pd1 treatment blocks PD-1, which is off; set "
+                                 "car_t.pd1.enabled: true (or remove the treatment)")
+            if t.day > self.time.duration_days:
+                raise ValueError(f"treatments[{i}].day: {t.day} is after the end of the run "
+                                 f"(time.duration_days = {self.time.duration_days})")
         for key in ("cd4", "cd8"):
             for name in getattr(self.car_t, key).secretion_per_activated_cell_per_min:
                 if name not in self.cytokines:
@@ -641,6 +736,9 @@ class ExperimentConfig(Section):
                         f"the configured cytokines are {', '.join(self.cytokines)}")
         sites = self.tissue.width * self.tissue.height
         if self.space == "well_mixed":
+            if self.car_t.pd1.enabled:
+                raise ValueError("car_t.pd1.enabled: the well-mixed mode has no PD-1/PD-L1; set it false "
+                                 "or use space: grid or stirred")
             if self.car_t.memory.enabled:
                 raise ValueError("car_t.memory.enabled: the well-mixed mode has CARTmath's own memory "
                                  "compartment (well_mixed.epsilon_per_day, mu_per_day, theta_per_cell_day); "

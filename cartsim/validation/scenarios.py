@@ -18,7 +18,9 @@ pass/fail verdict for its pattern, a table of the numbers behind it and a figure
    ``space: grid`` rank the same treatments in a different order;
 7. the CD4:CD8 ratio of a dose changes its expansion and efficacy (CARCADE; Prybutok et al. 2022);
 8. with effector and memory states, CAR-T decline biexponentially after their peak: a fast
-   contraction (half-life ~4.3 d) and a long tail (half-life ~220 d; Stein et al. 2019).
+   contraction (half-life ~4.3 d) and a long tail (half-life ~220 d; Stein et al. 2019);
+9. PD-1/PD-L1 suppression slows the response of a PD-L1-high tumor, and anti-PD-1 blockade
+   improves it.
 """
 
 from __future__ import annotations
@@ -539,8 +541,59 @@ def persistence(seeds: range) -> Outcome:
                    table, fig, {"fast_half_life": fast, "terminal_half_life": terminal, "p_persist": p_persist})
 
 
+# ----------------------------------------------------------------------------- 9. PD-1 blockade
+PD1_ARMS = {"no PD-1": {}, "PD-1, no blockade": {"pd1": True},
+            "PD-1 + anti-PD-1": {"pd1": True, "blockade": 0.9}}
+
+
+def pd1_blockade(seeds: range) -> Outcome:
+    """Tumor burden for a PD-L1-high tumor (20,000 PD-L1 per cell before IFN-γ), with CAR-T
+    without PD-1, with PD-1 and with PD-1 under anti-PD-1 blockade (90 % from the infusion on).
+
+    The pattern (checkpoint blockade helps CAR-T against PD-L1+ tumors: Cherkassky et al. 2016,
+    J Clin Invest 126:3130; Rafiq et al. 2018, Nat Biotechnol 36:847) asks that PD-1 raise the
+    burden (mean tumor cells over 21 days; PD-1 above no PD-1) and blockade lower it again (PD-1 +
+    anti-PD-1 below PD-1 alone), each by a one-sided Mann-Whitney test, p < 0.05.
+    """
+    frames = []
+    for label, arm in PD1_ARMS.items():
+        sections: dict = {"dosing": [{"day": 1, "cells": 12, "product": "CAR19", "route": "edge"}],
+                          "tumor": {"initial": {"type": "nodule", "cells": 400},
+                                    "pdl1": {"base_per_cell": 20000.0}}}
+        if arm.get("pd1"):
+            sections["car_t"] = {"pd1": {"enabled": True}}
+        if "blockade" in arm:
+            sections["treatments"] = [{"kind": "anti_pd1", "day": 1, "duration_days": 20, "blockade": arm["blockade"]}]
+        frames.append(replicate(scene(**sections), seeds, lambda r: {
+            "burden": r.summary["tumor_auc_cell_days"] / 21, "peak_cart": r.summary["peak_cart"],
+            "pd1_positive_end": r.summary.get("pd1_positive_fraction_end")}).assign(arm=label))
+    data = pd.concat(frames)
+    table = (data.groupby("arm", sort=False).agg(mean_tumor_cells=("burden", "mean"), standard_error=("burden", "sem"),
+                                                 peak_cart=("peak_cart", "mean"),
+                                                 pd1_positive_end=("pd1_positive_end", "mean")).reset_index())
+    burden = {label: data.loc[data["arm"] == label, "burden"] for label in PD1_ARMS}
+    none, pd1, blocked = (burden[k] for k in PD1_ARMS)
+    p_suppressed = stats.mannwhitneyu(pd1, none, alternative="greater").pvalue
+    p_rescued = stats.mannwhitneyu(blocked, pd1, alternative="less").pvalue
+    ok = bool(p_suppressed < 0.05 and p_rescued < 0.05)
+    fig, (ax,) = _fig()
+    ax.bar(table["arm"], table["mean_tumor_cells"], yerr=table["standard_error"], capsize=3,
+           color=["#88CCEE", "#CC6677", "#117733"])
+    ax.set(ylabel="mean tumor cells over 21 days", title="PD-L1-high tumor: PD-1 and its blockade")
+    means = dict(zip(table["arm"], table["mean_tumor_cells"], strict=True))
+    return Outcome(9, "", "PD-1 blockade",
+                   "PD-1/PD-L1 suppression slows CAR-T against a PD-L1-high tumor and anti-PD-1 blockade "
+                   "improves the response (Cherkassky et al. 2016; Rafiq et al. 2018)", ok,
+                   f"mean tumor cells over 21 days: {means['no PD-1']:.0f} without PD-1, {means['PD-1, no blockade']:.0f} "
+                   f"with PD-1 (higher: one-sided Mann-Whitney p = {p_suppressed:.3g} < 0.05), "
+                   f"{means['PD-1 + anti-PD-1']:.0f} with PD-1 and 90 % blockade (lower than without blockade: "
+                   f"p = {p_rescued:.3g} < 0.05); {len(seeds)} runs per arm", table, fig,
+                   {"p_suppressed": p_suppressed, "p_rescued": p_rescued})
+
+
 #: Every check, by the label of the pattern (or part of a pattern) it tests.
 SCENARIOS: dict[str, Callable[[range], Outcome]] = {
     "1": dose_response, "2": kinetics, "3": antigen_escape, "4": dual_targeting, "5": toxicity,
     "6a": infiltration, "6b": dish_vs_tissue, "7": cd4_cd8_ratio, "8": persistence,
+    "9": pd1_blockade,
 }
