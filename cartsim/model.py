@@ -6,10 +6,12 @@ minutes (:func:`cartsim.rates.choose_dt`). The schedule of one internal step:
 
 1. infusions due now enter the tissue;
 2. tumor divisions and deaths due within the step happen, in time order;
-3. CAR-T cells that reached the end of their lifespan die;
+3. CAR-T cells that reached the end of their lifespan die (and, with trogocytosis, CAR-T carrying
+   antigen may be killed by the CAR-T around them);
 4. engaged CAR-T kill, let go, or hold on;
 5. active CAR-T test the tumor cells they touch and engage on binding (PD-1+ cells may be
-   inhibited by tumor PD-L1, less so under an anti-PD-1 treatment);
+   inhibited by tumor PD-L1, less so under an anti-PD-1 treatment; with trogocytosis, each binding
+   takes antigen from the target);
 6. unengaged CAR-T migrate;
 7. activated CAR-T divide; resting effectors may become memory cells;
 8. activated CAR-T secrete cytokines; every ``cytokine_dt_min`` the fields diffuse and decay.
@@ -156,6 +158,7 @@ class CarTModel(mesa.Model):
         self.tumor.process_events(until=end)
         cart = self.cart
         cart.die_of_age(end)
+        cart.fratricide(end)
         kill_sites = cart.attack(end)
         if kill_sites:
             self.cytokines.release_on_kill(kill_sites)

@@ -346,3 +346,95 @@ def test_pd1_mistakes_name_the_field(change, message):
     with pytest.raises(ConfigError) as err:
         small_config(**change)
     assert message in str(err.value)
+
+
+# ----------------------------------------------------------------------------- 5. trogocytosis
+TROG = {"enabled": True, "fraction_per_engagement": 0.1}
+
+
+def two_antigen_model(seed=1, **car_t):
+    return bare(seed, antigens={"CD19": {}, "CD22": {}}, car_t=car_t,
+                products=[{"name": "CAR19", "targets": ["CD19"]}])
+
+
+@pytest.mark.parametrize("rule", ["seek_targets", "seek_targets_reference"])
+def test_a_binding_takes_a_fraction_of_the_targeted_antigen(rule):
+    model = two_antigen_model(trogocytosis=TROG)
+    cart, tumor = model.cart, model.tumor
+    t = tumor.add(10, 10, np.array([20000.0, 5000.0]), 0.0, first_division_in=1e9)
+    c = cart.add(10, 10, 0, 0.0)
+    getattr(cart, rule)(0.0)
+    assert cart.state[c] == ENGAGED
+    # CD19 (targeted) loses 10 %, which the CAR-T carries; CD22 (not targeted) is untouched
+    assert tumor.antigen[t] == pytest.approx([18000.0, 5000.0])
+    assert cart.carried[c] == pytest.approx([2000.0, 0.0])
+    assert cart.trogocytosis_escapes == 0
+
+
+def test_a_tumor_cell_taken_below_threshold_escapes_and_its_engagement_ends():
+    model = bare(2, car_t={"trogocytosis": TROG})
+    cart, tumor = model.cart, model.tumor
+    low = tumor.add(10, 10, np.array([2100.0]), 0.0, first_division_in=1e9)  # 1,890 after one binding
+    high = tumor.add(20, 20, np.array([2300.0]), 0.0, first_division_in=1e9)  # 2,070: still bound
+    a, b = cart.add(10, 10, 0, 0.0), cart.add(20, 20, 0, 0.0)
+    cart.seek_targets(0.0)
+    assert tumor.bind_p[low, 0] == 0 and tumor.bind_p[high, 0] > 0
+    assert cart.trogocytosis_escapes == 1
+    cart.attack(0.0)
+    assert cart.state[a] != ENGAGED  # its target no longer carries enough antigen
+    model.step()
+    assert model._census["trogocytosis_escapes_total"] == 1
+
+
+def test_carried_antigen_decays_with_its_half_life():
+    model = bare(3, car_t={"trogocytosis": {**TROG, "carried_half_life_h": 6.0, "fratricide": False}})
+    c = model.cart.add(5, 5, 0, 0.0)
+    model.cart.carried[c] = 1000.0
+    steps = 40
+    for _ in range(steps):
+        model.cart.fratricide(0.0)
+    assert model.cart.carried[c, 0] == pytest.approx(1000.0 * 0.5 ** (steps * model.dt / 360.0))
+
+
+@pytest.mark.parametrize("rule", ["fratricide", "fratricide_reference"])
+def test_a_cart_carrying_antigen_is_killed_by_its_neighbour(rule):
+    """A carrier with one active neighbour (which binds it on contact: 5,000 carried CD19 is above
+    the threshold) dies within a step with the neighbour's k/(k + k_off)."""
+    killed, n = 0, 0
+    for seed in range(4):
+        model = bare(seed, car_t={"trogocytosis": TROG, "kill_rate_per_h": 1.0, "detach_rate_per_h": 1.0})
+        cart = model.cart
+        carriers = []
+        for x in range(1, 39, 4):
+            for y in range(1, 39, 3):
+                v = cart.add(x, y, 0, 0.0)
+                cart.carried[v] = 5000.0 / cart.carried_decay  # 5,000 after this step's decay
+                cart.add(x + 1, y, 0, 0.0)
+                carriers.append(v)
+        getattr(cart, rule)(0.0)
+        dead = ~cart.alive[carriers]
+        killed += int(dead.sum())
+        n += len(carriers)
+        assert cart.fratricide_total == int(dead.sum())
+        assert (model.tissue.tcell[cart.x[np.array(carriers)[dead]], cart.y[np.array(carriers)[dead]]] == -1).all()
+    assert cart.p_kill_given_bound[NO_SUBSET] == pytest.approx(0.5)
+    assert within(killed, n, 0.5)
+
+
+def test_without_fratricide_carriers_live_on():
+    model = bare(4, car_t={"trogocytosis": {**TROG, "fratricide": False}})
+    v = model.cart.add(5, 5, 0, 0.0)
+    model.cart.carried[v] = 1e5
+    model.cart.add(6, 5, 0, 0.0)
+    for _ in range(50):
+        model.cart.fratricide(0.0)
+    assert model.cart.alive[v] and model.cart.fratricide_total == 0
+
+
+def test_trogocytosis_mistakes_name_the_field():
+    with pytest.raises(ConfigError, match="car_t.trogocytosis.fraction_per_engagement"):
+        small_config(car_t={"trogocytosis": {"enabled": True, "fraction_per_engagement": 1.5}})
+    with pytest.raises(ConfigError, match="car_t.trogocytosis.fratricde: unknown key"):
+        small_config(car_t={"trogocytosis": {"fratricde": False}})
+    with pytest.raises(ConfigError, match="car_t.trogocytosis.enabled: the well-mixed mode"):
+        small_config(space="well_mixed", car_t={"trogocytosis": {"enabled": True}})

@@ -75,9 +75,11 @@ class CarTPopulation(Population):
         "memory": (np.bool_, (), False),  # a memory cell (car_t.memory), else an effector
         "pd1": (np.bool_, (), False),  # PD-1+ (car_t.pd1), inherited by daughters
         "inhibited": (np.bool_, (), False),  # the current engagement is inhibited by PD-1/PD-L1
+        "carried": (np.float64, (0,), 0.0),  # antigen taken by trogocytosis (molecules, by antigen)
     }
 
     def __init__(self, model, tissue, config, designs, tumor, dt_min: float):
+        self._fields = {**type(self)._fields, "carried": (np.float64, (len(config.antigens),), 0.0)}
         super().__init__(model, tissue, tissue.tcell)
         c = config.car_t
         self.rng: np.random.Generator = model.rng
@@ -121,6 +123,22 @@ class CarTPopulation(Population):
         self.pdl1_half_max = c.pd1.pdl1_half_max_per_cell
         self.blockade = 0.0  # the anti-PD-1 blockade in effect (set by the model from its treatments)
         self.reports_blockade = bool(config.treatments)
+        trog = c.trogocytosis
+        self.trogocytosis_on = trog.enabled
+        self.trogocytosis_fraction = trog.fraction_per_engagement
+        self.fratricide_on = trog.enabled and trog.fratricide
+        self.carried_decay = math.exp(-math.log(2.0) * dt_min / (trog.carried_half_life_h * rates.MINUTES_PER_HOUR))
+        self.hop_rate_per_min = self.hop_rate
+        # the antigens each product's CAR binds (and takes by trogocytosis)
+        self.targets_mask = np.zeros((len(designs), len(config.antigens)), dtype=bool)
+        for i, d in enumerate(designs):
+            self.targets_mask[i, list(d.antigen_index)] = True
+        # a binding that ends in a kill, by subset: k/(k + k_off)
+        ends = self.p_kill_by[:, 0] + self.p_detach_by[:, 0]
+        self.p_kill_given_bound = np.divide(self.p_kill_by[:, 0], ends, out=np.zeros(3), where=ends > 0)
+        self._bound = np.zeros(0, dtype=np.int64)  # seek_targets(): the cells that bound, in order
+        self.trogocytosis_escapes = 0  # tumor cells no product binds any more, after trogocytosis
+        self.fratricide_total = 0
         #: CD4/CD8 columns in the census when some dose gives a CD4:CD8 ratio
         self.subsets_in_use = any(d.cd4_fraction is not None for d in config.dosing)
         self.chemotaxis = c.chemotaxis
@@ -154,6 +172,7 @@ class CarTPopulation(Population):
         self.memory[slot] = False
         self.pd1[slot] = False
         self.inhibited[slot] = False
+        self.carried[slot] = 0.0
         self.death_at[slot] = now + self.rng.exponential(self.mean_lifespan_by[subset])
         return slot
 
@@ -273,14 +292,19 @@ class CarTPopulation(Population):
         tumor = self.tumor
         inducer = _NO_FIELD if pdl1_inducer_pM is None else pdl1_inducer_pM
         pdl1 = self.pdl1
-        return kernels.seek_targets(
+        if self._bound.size < self._next:
+            self._bound = np.zeros(self.alive.size, dtype=np.int64)
+        tested, bound = kernels.seek_targets(
             self.alive, self.state, self.pos, self.product, self.target, self.target_uid,
             self.last_stimulated, self._next, now, tumor.layer, tumor.blocks, tumor.uid, tumor.bind_p,
             self.memory, self.divisions, self.death_at, self.subset, self.mean_lifespan_by, self.pd1,
             self.inhibited, tumor.pos, inducer, pdl1.base_per_cell,
             pdl1.ifng_induced_per_cell if pdl1_inducer_pM is not None else 0.0, pdl1.ifng_half_max_pM,
-            self.pdl1_half_max, self.blockade, self.stream,
+            self.pdl1_half_max, self.blockade, self._bound, self.stream,
         )
+        if self.trogocytosis_on and bound:
+            self.trogocytose(self._bound[:bound])
+        return tested, bound
 
     def pdl1_density(self, tumor_slots: np.ndarray, pdl1_inducer_pM: np.ndarray | None) -> np.ndarray:
         """PD-L1 (molecules/cell) of tumor cells: constitutive plus induced by the cytokine at their site."""
@@ -325,12 +349,93 @@ class CarTPopulation(Population):
         stimulated = cells[~self.inhibited[cells]]
         self.last_stimulated[stimulated] = now
         self._reactivate(cells[self.memory[cells]], now)
+        if self.trogocytosis_on:
+            self.trogocytose(cells)
 
     def _reactivate(self, cells: np.ndarray, now: float) -> None:
         """Memory cells that bound antigen become effectors: a new clone, a new effector lifespan."""
         self.memory[cells] = False
         self.divisions[cells] = 0
         self.death_at[cells] = now + self.rng.exponential(self.mean_lifespan_by[self.subset[cells]])
+
+    # ------------------------------------------------------------------ trogocytosis
+    def trogocytose(self, cells: np.ndarray) -> int:
+        """Cells that just bound take a fraction of their target's density of each antigen their CAR
+        targets, in order (several cells on one target take in turn). Tumor cells that no product
+        binds any more have escaped; returns how many escaped."""
+        tumor = self.tumor
+        targets = self.target[cells]
+        before = (tumor.bind_p[targets] > 0).any(axis=1)
+        f = self.trogocytosis_fraction
+        for c, t in zip(cells.tolist(), targets.tolist(), strict=True):
+            take = tumor.antigen[t] * f * self.targets_mask[self.product[c]]
+            tumor.antigen[t] -= take
+            self.carried[c] += take
+        hit = np.unique(targets)
+        tumor.bind_p[hit] = tumor.binding_probabilities(tumor.antigen[hit])
+        after = (tumor.bind_p[targets] > 0).any(axis=1)
+        escaped = np.unique(targets[before & ~after]).size
+        self.trogocytosis_escapes += escaped
+        return escaped
+
+    def fratricide(self, now: float) -> int:
+        """CAR-T carrying antigen are killed by the CAR-T around them (``car_t.trogocytosis.fratricide``);
+        carried antigen decays first. Returns the number killed."""
+        if not self.trogocytosis_on:
+            return 0
+        n = self._next
+        self.carried[:n] *= self.carried_decay
+        self.carried[:n][self.carried[:n] < 1.0] = 0.0  # below one molecule: gone
+        if not self.fratricide_on:
+            return 0
+        carriers = np.flatnonzero(self.alive[:n] & (self.carried[:n] > 0).any(axis=1))
+        if carriers.size == 0:
+            return 0
+        bind_p = np.zeros((self.alive.size, len(self.designs)))
+        bind_p[carriers] = np.column_stack([d.binding_per_step(self.carried[carriers], self.hop_rate, self.dt)
+                                            for d in self.designs])
+        victims = kernels.fratricide(self.alive, self.state, self.memory, self.pos, self.product, self.subset,
+                                     self.kills, self.last_stimulated, bind_p, carriers, self.layer,
+                                     self.max_kills, self.p_kill_given_bound, now, self.stream)
+        for slot in victims.tolist():
+            self.release(slot)
+        self._left(self.x[victims], self.y[victims], now)
+        self.fratricide_total += int(victims.size)
+        return int(victims.size)
+
+    def fratricide_reference(self, now: float) -> int:
+        """The rule of :meth:`fratricide` in numpy (for tests)."""
+        if not self.trogocytosis_on:
+            return 0
+        n = self._next
+        self.carried[:n] *= self.carried_decay
+        self.carried[:n][self.carried[:n] < 1.0] = 0.0
+        if not self.fratricide_on:
+            return 0
+        carriers = np.flatnonzero(self.alive[:n] & (self.carried[:n] > 0).any(axis=1))
+        bind_p = {d: self.designs[d].binding_per_step(self.carried[carriers], self.hop_rate, self.dt)
+                  for d in range(len(self.designs))}
+        killed = 0
+        for i in self.rng.permutation(carriers.size).tolist():
+            v = int(carriers[i])
+            x, y = int(self.x[v]), int(self.y[v])
+            for dx, dy in OFFSETS.tolist():
+                if not self.tissue.inside(x + dx, y + dy):
+                    continue
+                s = int(self.layer[x + dx, y + dy])
+                if s < 0 or not self.alive[s] or self.state[s] != ACTIVE or self.memory[s]:
+                    continue
+                p = bind_p[int(self.product[s])][i] * self.p_kill_given_bound[self.subset[s]]
+                if p > 0 and self.rng.random() < p:
+                    self.release(v)
+                    self.kills[s] += 1
+                    self.last_stimulated[s] = now
+                    if self.kills[s] >= self.max_kills:
+                        self.state[s] = EXHAUSTED
+                    killed += 1
+                    break
+        self.fratricide_total += killed
+        return killed
 
     # ------------------------------------------------------------------ differentiation
     def differentiate(self, now: float) -> int:
@@ -522,7 +627,8 @@ class CarTPopulation(Population):
     def _extra_columns(self) -> list[str]:
         """Columns of the mechanisms switched on (none by default, so default outputs keep their shape)."""
         return ((["cart_cd4", "cart_cd8"] if self.subsets_in_use else []) + (["cart_memory"] if self.memory_on else [])
-                + (["cart_pd1_positive"] if self.pd1_on else []) + (["anti_pd1_blockade"] if self.reports_blockade else []))
+                + (["cart_pd1_positive"] if self.pd1_on else []) + (["anti_pd1_blockade"] if self.reports_blockade else [])
+                + (["trogocytosis_escapes_total", "fratricide_total"] if self.trogocytosis_on else []))
 
     def _extra_census(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -536,6 +642,9 @@ class CarTPopulation(Population):
             out["cart_pd1_positive"] = int(self.pd1[live].sum())
         if self.reports_blockade:
             out["anti_pd1_blockade"] = self.blockade
+        if self.trogocytosis_on:
+            out["trogocytosis_escapes_total"] = self.trogocytosis_escapes
+            out["fratricide_total"] = self.fratricide_total
         return out
 
     def census(self) -> dict[str, float]:

@@ -116,7 +116,7 @@ def attack(alive, state, target, target_uid, product, kills, subset, inhibited, 
 def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated, n, now,
                  tumor_layer, tumor_blocks, tumor_uid, tumor_bind_p, memory, divisions, death_at, subset,
                  mean_lifespan, pd1, inhibited, tumor_pos, pdl1_inducer, pdl1_base, pdl1_induced,
-                 pdl1_inducer_half_max, pdl1_half_max, blockade, rng):
+                 pdl1_inducer_half_max, pdl1_half_max, blockade, bound_cells, rng):
     """Active cells test the tumor cells they touch (own site and 8 neighbours); returns
     (contacts tested, bindings).
 
@@ -132,7 +132,8 @@ def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated
     PD-1: a PD-1+ cell's binding is inhibited with probability ``(1 - blockade)·L/(L + pdl1_half_max)``
     for the target's PD-L1 density ``L = pdl1_base + pdl1_induced·c/(c + pdl1_inducer_half_max)``,
     ``c`` the inducing cytokine (pM) at the target's site; an inhibited binding engages but does
-    not stimulate (``last_stimulated`` is kept).
+    not stimulate (``last_stimulated`` is kept). The slots of the cells that bound are written
+    to ``bound_cells`` (length ``n`` at least), in order.
     """
     width, height = tumor_layer.shape
     tested = 0
@@ -182,6 +183,7 @@ def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated
                 memory[s] = False
                 divisions[s] = 0
                 death_at[s] = now + exponential(rng, mean_lifespan[subset[s]])
+            bound_cells[bound] = s
             bound += 1
     return tested, bound
 
@@ -295,6 +297,47 @@ def differentiate(alive, state, memory, last_stimulated, death_at, n, now, windo
             death_at[s] = now + exponential(rng, mean_memory_lifespan)
             formed += 1
     return formed
+
+
+@njit(cache=True)
+def fratricide(alive, state, memory, pos, product, subset, kills, last_stimulated, carried_bind_p, carriers,
+               tcell_layer, max_kills, p_kill_given_bound, now, rng):
+    """CAR-T carrying antigen (``carriers``) are bound and killed by active effector neighbours.
+
+    For each carrier (in random order) and each active, non-memory CAR-T on the 8 sites around
+    it, one draw: the neighbour binds with the carrier's per-step binding probability for the
+    neighbour's product (``carried_bind_p``) and the engagement ends in a kill with
+    ``p_kill_given_bound`` (the killer's subset: k/(k + k_off)). The first success kills the
+    carrier; the killer counts a kill and is stimulated. Returns the killed carriers (the caller
+    frees their slots).
+    """
+    width, height = tcell_layer.shape
+    _shuffle(carriers, rng)
+    victims = np.empty(carriers.size, dtype=np.int64)
+    nv = 0
+    for i in range(carriers.size):
+        v = carriers[i]
+        if not alive[v]:
+            continue
+        x0, y0 = pos[v, 0], pos[v, 1]
+        for k in range(8):
+            cx, cy = x0 + DX[k], y0 + DY[k]
+            if cx < 0 or cx >= width or cy < 0 or cy >= height:
+                continue
+            s = tcell_layer[cx, cy]
+            if s < 0 or not alive[s] or state[s] != ACTIVE or memory[s]:
+                continue
+            p = carried_bind_p[v, product[s]] * p_kill_given_bound[subset[s]]
+            if p > 0.0 and uniform(rng) < p:
+                alive[v] = False  # the caller releases the slot
+                victims[nv] = v
+                nv += 1
+                kills[s] += 1
+                last_stimulated[s] = now
+                if kills[s] >= max_kills:
+                    state[s] = EXHAUSTED
+                break
+    return victims[:nv]
 
 
 @njit(cache=True)

@@ -387,6 +387,34 @@ class Pd1Config(Section):
     )
 
 
+class TrogocytosisConfig(Section):
+    """CAR-mediated trogocytosis (Hamieh et al. 2019, Nature 568:112).
+
+    Each binding takes ``fraction_per_engagement`` of the target's density of every antigen the
+    CAR targets; the CAR-T carries it (losing it with ``carried_half_life_h``). A tumor cell left
+    below what any product binds escapes. With ``fratricide``, other CAR-T bind and kill a CAR-T
+    that carries enough antigen.
+    """
+
+    enabled: bool = P(False, "-", "trogocytosis; off by default")
+    fraction_per_engagement: float = P(
+        0.1, "fraction",
+        "share of the target's antigen taken by one engagement; assumed (CAR engagement transfers "
+        "antigen to the T cell and lowers the tumor's density: Hamieh et al. 2019, Nature 568:112)",
+        ge=0, le=1,
+    )
+    carried_half_life_h: float = P(
+        24.0, "hours",
+        "half-life of antigen carried on the CAR-T (internalised and degraded); assumed, about a day",
+        gt=0, le=24 * 365,
+    )
+    fratricide: bool = P(
+        True, "-",
+        "CAR-T carrying antigen are bound and killed by other CAR-T of a product targeting it, as "
+        "Hamieh et al. 2019 observed",
+    )
+
+
 class CarTConfig(Section):
     """CAR-T cell biology, shared by all products."""
 
@@ -451,6 +479,7 @@ class CarTConfig(Section):
 
     memory: MemoryConfig = MemoryConfig()
     pd1: Pd1Config = Pd1Config()
+    trogocytosis: TrogocytosisConfig = TrogocytosisConfig()
 
     def subset(self, name: str) -> dict[str, float]:
         """The kill rate, division time and lifespan of subset ``name`` (``cd4``, ``cd8``), nulls resolved."""
@@ -736,6 +765,9 @@ class ExperimentConfig(Section):
                         f"the configured cytokines are {', '.join(self.cytokines)}")
         sites = self.tissue.width * self.tissue.height
         if self.space == "well_mixed":
+            if self.car_t.trogocytosis.enabled:
+                raise ValueError("car_t.trogocytosis.enabled: the well-mixed mode has no antigen densities "
+                                 "to take; set it false or use space: grid or stirred")
             if self.car_t.pd1.enabled:
                 raise ValueError("car_t.pd1.enabled: the well-mixed mode has no PD-1/PD-L1; set it false "
                                  "or use space: grid or stirred")

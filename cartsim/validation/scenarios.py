@@ -20,7 +20,8 @@ pass/fail verdict for its pattern, a table of the numbers behind it and a figure
 8. with effector and memory states, CAR-T decline biexponentially after their peak: a fast
    contraction (half-life ~4.3 d) and a long tail (half-life ~220 d; Stein et al. 2019);
 9. PD-1/PD-L1 suppression slows the response of a PD-L1-high tumor, and anti-PD-1 blockade
-   improves it.
+   improves it;
+10. trogocytosis lowers tumor antigen density and raises antigen-low relapse (Hamieh et al. 2019).
 """
 
 from __future__ import annotations
@@ -591,9 +592,71 @@ def pd1_blockade(seeds: range) -> Outcome:
                    {"p_suppressed": p_suppressed, "p_rescued": p_rescued})
 
 
+# ----------------------------------------------------------------------------- 10. trogocytosis
+def antigen_low_cells(result) -> int:
+    """Tumor cells at the end that still carry every target antigen but too little for the CAR to bind."""
+    cfg, last = result.config, result.snapshots[-1]
+    design = CarDesign.from_config(cfg.products[0], cfg.antigen_names, cfg.tissue.site_um)
+    live = last.tumor_phenotype >= 0
+    density = last.tumor_antigen[:, live].T
+    present = (density[:, list(design.antigen_index)] > 0).all(axis=1)
+    return int((present & (design.encounter_probability(density) == 0)).sum())
+
+
+def trogocytosis(seeds: range) -> Outcome:
+    """A CD19-dim nodule (8,000 CD19 per cell, none below the 2,000 threshold at the start, no
+    antigen loss) treated with and without trogocytosis (``car_t.trogocytosis``, defaults: 10 %
+    per engagement, fratricide on).
+
+    The pattern (Hamieh et al. 2019, Nature 568:112: trogocytosis lowers target antigen density,
+    so that antigen-low cells escape, and makes CAR-T kill each other) asks for more antigen-low
+    tumor cells at day 21 (antigen present, below what the CAR binds; one-sided Mann-Whitney
+    p < 0.05) and more runs in which tumor remains (relapse or persistence; one-sided Fisher exact
+    p < 0.05) with trogocytosis than without.
+    """
+    rows = []
+    for label, trog in (("no trogocytosis", False), ("trogocytosis", True)):
+        cfg = scene(antigens={"CD19": {"mean_density": 8000, "cv": 0.32, "negative_fraction": 0.0,
+                                       "loss_probability": 0.0}},
+                    car_t={"trogocytosis": {"enabled": trog}},
+                    dosing=[{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}])
+        for seed in seeds:
+            r = run(cfg, seed=seed)  # the last snapshot carries each cell's antigen density
+            rows.append({"arm": label, "seed": seed, "antigen_low_end": antigen_low_cells(r),
+                         "tumor_end": r.summary["final_tumor"], "remains": r.summary["final_tumor"] > 0,
+                         "escapes": r.summary.get("trogocytosis_escapes", 0),
+                         "fratricide": r.summary.get("fratricide_kills", 0), "peak_cart": r.summary["peak_cart"]})
+    data = pd.DataFrame(rows)
+    table = data.groupby("arm", sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
+    off, on = data[data["arm"] == "no trogocytosis"], data[data["arm"] == "trogocytosis"]
+    p_low = stats.mannwhitneyu(on["antigen_low_end"], off["antigen_low_end"], alternative="greater").pvalue
+    fisher = stats.fisher_exact([[on["remains"].sum(), (~on["remains"]).sum()],
+                                 [off["remains"].sum(), (~off["remains"]).sum()]], alternative="greater")
+    ok = bool(p_low < 0.05 and fisher.pvalue < 0.05)
+    fig, (ax, bx) = _fig(2, 4.5)
+    ax.bar(table["arm"], table["antigen_low_end"], color=["#88CCEE", "#AA4499"])
+    ax.set(ylabel="antigen-low tumor cells at day 21 (mean)", title="Antigen-low escape")
+    bx.bar(table["arm"], table["remains"], color=["#88CCEE", "#AA4499"])
+    bx.set(ylabel="runs with tumor left at day 21", title="Relapse or persistence", ylim=(0, 1))
+    t = table.set_index("arm")
+    return Outcome(10, "", "Trogocytosis",
+                   "trogocytosis lowers tumor antigen density and raises antigen-low relapse (Hamieh et al. 2019)",
+                   ok,
+                   f"antigen-low tumor cells at day 21: {t.loc['trogocytosis', 'antigen_low_end']:.0f} with vs "
+                   f"{t.loc['no trogocytosis', 'antigen_low_end']:.0f} without trogocytosis (one-sided Mann-Whitney "
+                   f"p = {p_low:.3g} < 0.05); tumor left in {int(on['remains'].sum())} of {len(on)} vs "
+                   f"{int(off['remains'].sum())} of {len(off)} runs (one-sided Fisher exact p = {fisher.pvalue:.3g} "
+                   f"< 0.05); {t.loc['trogocytosis', 'escapes']:.0f} trogocytosis escapes and "
+                   f"{t.loc['trogocytosis', 'fratricide']:.0f} fratricide kills per run; antigen-low cells make "
+                   f"{on['antigen_low_end'].sum() / max(on['tumor_end'].sum(), 1):.0%} of the tumor left (fratricide "
+                   f"also thins the CAR-T, peak {t.loc['trogocytosis', 'peak_cart']:.0f} vs "
+                   f"{t.loc['no trogocytosis', 'peak_cart']:.0f}, so antigen-positive cells remain too)", table, fig,
+                   {"p_low": p_low, "fisher_p": fisher.pvalue})
+
+
 #: Every check, by the label of the pattern (or part of a pattern) it tests.
 SCENARIOS: dict[str, Callable[[range], Outcome]] = {
     "1": dose_response, "2": kinetics, "3": antigen_escape, "4": dual_targeting, "5": toxicity,
     "6a": infiltration, "6b": dish_vs_tissue, "7": cd4_cd8_ratio, "8": persistence,
-    "9": pd1_blockade,
+    "9": pd1_blockade, "10": trogocytosis,
 }
