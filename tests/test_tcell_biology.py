@@ -382,8 +382,7 @@ def test_a_tumor_cell_taken_below_threshold_escapes_and_its_engagement_ends():
     assert cart.trogocytosis_escapes == 1
     cart.attack(0.0)
     assert cart.state[a] != ENGAGED  # its target no longer carries enough antigen
-    model.step()
-    assert model._census["trogocytosis_escapes_total"] == 1
+    assert model.cart.census()["trogocytosis_escapes_total"] == 1
 
 
 def test_carried_antigen_decays_with_its_half_life():
