@@ -168,12 +168,13 @@ def test_resting_effectors_form_memory_at_the_formation_rate(rule):
     assert abs(life.mean() - cart.mean_memory_lifespan) < 4 * cart.mean_memory_lifespan / math.sqrt(formed)
 
 
-def test_memory_fraction_at_steady_state_matches_the_rates():
+@pytest.mark.parametrize("dt_min", [3.6, 0.9])  # the same analytic answer at both steps
+def test_memory_fraction_at_steady_state_matches_the_rates(dt_min):
     """Effectors enter at a constant rate S, die at 1/L_E and become memory at ε; memory cells die
     at 1/L_M. At steady state E = S/(1/L_E + ε) and M = ε·L_M·E, so the memory fraction is
     ε·L_M/(1 + ε·L_M) (2/3 here), and the count is S·L_E·(1 + ε·L_M)/(1 + ε·L_E)."""
     L_E, L_M, eps, S = 2.0, 4.0, 0.5, 240.0  # days, days, 1/day, cells/day
-    model = bare(6, tissue={"width": 60, "height": 60}, time={"duration_days": 40, "dt_min": 3.6},
+    model = bare(6, tissue={"width": 60, "height": 60}, time={"duration_days": 40, "dt_min": dt_min},
                  car_t={"lifespan_days": L_E, "memory": {"enabled": True, "formation_per_day": eps,
                                                          "lifespan_days": L_M}})
     cart, rng = model.cart, np.random.default_rng(6)

@@ -17,12 +17,12 @@ SEEDS = range(100, 116)
 #: blockade, trogocytosis with fratricide), with rates that make each matter within 3 days
 MECHANISMS = {
     "antigens": {"CD19": {"mean_density": 8000.0}},
-    "car_t": {"activation_window_h": 6.0, "memory": {"enabled": True, "formation_per_day": 2.0},
+    "car_t": {"activation_window_h": 6.0, "memory": {"enabled": True, "formation_per_day": 20.0},
               "pd1": {"enabled": True, "induction_per_h": 0.5, "inhibited_kill_fraction": 0.2},
               "trogocytosis": {"enabled": True, "fraction_per_engagement": 0.15}},
     "tumor": {"initial": {"cells": 300}, "pdl1": {"base_per_cell": 10000.0}},
     "treatments": [{"kind": "anti_pd1", "day": 1.0, "duration_days": 1.0, "blockade": 0.5}],
-    "dosing": [{"day": 0.5, "cells": 12, "product": "CAR19", "route": "uniform", "cd4_fraction": 0.5}],
+    "dosing": [{"day": 0.5, "cells": 24, "product": "CAR19", "route": "edge", "cd4_fraction": 0.5}],
 }
 
 
