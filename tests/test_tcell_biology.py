@@ -438,3 +438,29 @@ def test_trogocytosis_mistakes_name_the_field():
         small_config(car_t={"trogocytosis": {"fratricde": False}})
     with pytest.raises(ConfigError, match="car_t.trogocytosis.enabled: the well-mixed mode"):
         small_config(space="well_mixed", car_t={"trogocytosis": {"enabled": True}})
+
+
+# ----------------------------------------------------------------------------- the command line
+def test_every_mechanism_is_reached_from_the_command_line(tmp_path):
+    """``--set`` switches the mechanisms on in a shipped experiment; the summary reports them."""
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import CONFIGS, ROOT
+
+    out = tmp_path / "run"
+    sets = ["time.duration_days=3", "treatments.0.duration_days=2", "dosing.0.cd4_fraction=0.5",
+            "car_t.memory.enabled=true", "car_t.trogocytosis.enabled=true", "car_t.pd1.induction_per_h=0.5"]
+    r = subprocess.run([sys.executable, "-m", "cartsim.cli", "run", str(CONFIGS / "pd1_blockade.yaml"), "--out",
+                        str(out), "--quiet", "--no-plots", *(a for s in sets for a in ("--set", s))],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("cd4_fraction_end", "memory_fraction_end", "pd1_positive_fraction_end", "trogocytosis_escapes",
+                "fratricide_kills"):
+        assert key in summary, key
+    assert summary["peak_pd1_positive_fraction"] > 0
+    r = subprocess.run([sys.executable, "-m", "cartsim.cli", "run", str(CONFIGS / "pd1_blockade.yaml"),
+                        "--set", "car_t.pd1.enabled=false"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and "treatments[0]: an anti_pd1 treatment blocks PD-1, which is off" in r.stderr
