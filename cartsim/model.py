@@ -6,11 +6,14 @@ minutes (:func:`cartsim.rates.choose_dt`). The schedule of one internal step:
 
 1. infusions due now enter the tissue;
 2. tumor divisions and deaths due within the step happen, in time order;
-3. CAR-T cells that reached the end of their lifespan die;
+3. CAR-T cells that reached the end of their lifespan die (and, with trogocytosis, CAR-T carrying
+   antigen may be killed by the CAR-T around them);
 4. engaged CAR-T kill, let go, or hold on;
-5. active CAR-T test the tumor cells they touch and engage on binding;
+5. active CAR-T test the tumor cells they touch and engage on binding (PD-1+ cells may be
+   inhibited by tumor PD-L1, less so under an anti-PD-1 treatment; with trogocytosis, each binding
+   takes antigen from the target);
 6. unengaged CAR-T migrate;
-7. activated CAR-T divide;
+7. activated CAR-T divide; resting effectors may become memory cells;
 8. activated CAR-T secrete cytokines; every ``cytokine_dt_min`` the fields diffuse and decay.
 """
 
@@ -97,12 +100,20 @@ class CarTModel(mesa.Model):
         self.cytokines = CytokineFields(self.tissue, c, self.n_field * self.dt)
         # the fields the cells read at every step; the others are written back at each record
         chemo = c.car_t.chemotaxis
-        self._read_fields = {PROLIFERATION_CYTOKINE, *([chemo.cytokine] if chemo.enabled else [])}
+        pdl1_inducer = c.tumor.pdl1.inducer if c.car_t.pd1.enabled else None
+        self._read_fields = {PROLIFERATION_CYTOKINE, *([chemo.cytokine] if chemo.enabled else []),
+                             *([pdl1_inducer] if pdl1_inducer else [])}
         self._il2_pM = self.cytokines.concentration_pM(PROLIFERATION_CYTOKINE)
         self._chemo_pM = self.cytokines.concentration_pM(chemo.cytokine) if chemo.enabled else None
+        self._pdl1_inducer = pdl1_inducer
+        self._pdl1_pM = self.cytokines.concentration_pM(pdl1_inducer) if pdl1_inducer else None
+        #: anti-PD-1 blockade windows (start, end in minutes, fraction blocked)
+        self._blockades = [(t.day * rates.MINUTES_PER_DAY, (t.day + t.duration_days) * rates.MINUTES_PER_DAY,
+                            t.blockade) for t in c.treatments if t.kind == "anti_pd1"]
         product_index = {p.name: i for i, p in enumerate(c.products)}
         self._doses = sorted(
-            (d.day * rates.MINUTES_PER_DAY, d.cells, product_index[d.product], d.route) for d in c.dosing
+            (d.day * rates.MINUTES_PER_DAY, d.cells, product_index[d.product], d.route, d.cd4_fraction)
+            for d in c.dosing
         )
         self.cells_infused = 0
 
@@ -147,26 +158,35 @@ class CarTModel(mesa.Model):
         self.tumor.process_events(until=end)
         cart = self.cart
         cart.die_of_age(end)
+        cart.fratricide(end)
         kill_sites = cart.attack(end)
         if kill_sites:
             self.cytokines.release_on_kill(kill_sites)
-        cart.seek_targets(end)
+        if self._blockades:
+            cart.blockade = self.blockade_at(now)
+        cart.seek_targets(end, self._pdl1_pM)
         cart.move(end, self._chemo_pM)
         cart.proliferate(end, self._il2_pM)
-        secreting = cart.activated_slots(end)
-        self.cytokines.secrete(cart.x[secreting], cart.y[secreting], self.dt)
+        cart.differentiate(end)
+        cart.secrete(self.cytokines, end, self.dt)
         self._substeps += 1
         if self._substeps % self.n_field == 0:
             self.cytokines.advance(current=self._read_fields)
             self._il2_pM = self.cytokines.concentration_pM(PROLIFERATION_CYTOKINE)
             if cart.chemotaxis.enabled:
                 self._chemo_pM = self.cytokines.concentration_pM(cart.chemotaxis.cytokine)
+            if self._pdl1_inducer:
+                self._pdl1_pM = self.cytokines.concentration_pM(self._pdl1_inducer)
         self.minutes = self._substeps * self.dt
+
+    def blockade_at(self, now: float) -> float:
+        """The anti-PD-1 blockade in effect at ``now`` (minutes): the strongest of the treatments then."""
+        return max((b for start, end, b in self._blockades if start <= now + 1e-6 < end), default=0.0)
 
     def infuse_due(self, now: float) -> None:
         while self._doses and self._doses[0][0] <= now + 1e-6:
-            _, cells, product, route = self._doses.pop(0)
-            self.cells_infused += self.cart.infuse(cells, product, route, now)
+            _, cells, product, route, cd4_fraction = self._doses.pop(0)
+            self.cells_infused += self.cart.infuse(cells, product, route, now, cd4_fraction)
 
     # ------------------------------------------------------------------ observation
     def census(self) -> dict[str, float]:

@@ -84,6 +84,33 @@ def cart_course(day: np.ndarray, cart: np.ndarray) -> dict:
     return {"peak_cart": float(cart[i_peak]), "peak_cart_day": float(day[i_peak]), "final_cart": float(cart[-1])}
 
 
+def _share(last: pd.Series, column: str) -> float:
+    total = last["cart_total"]
+    return float(last[column] / total) if total > 0 else math.nan
+
+
+def mechanism_outcomes(ts: pd.DataFrame) -> dict:
+    """Outcomes of the T-cell mechanisms switched on (their census columns are there only then):
+    memory fraction and PD-1+ fraction of the live CAR-T at the end, and the tumor cells that
+    escaped by trogocytosis (lost so much antigen to CAR-T that no product binds them) and CAR-T
+    killed by fratricide, over the run."""
+    last = ts.iloc[-1]
+    out: dict = {}
+    if "cart_memory" in ts:
+        out["memory_fraction_end"] = _share(last, "cart_memory")
+        out["peak_memory_cart"] = int(ts["cart_memory"].max())
+    if "cart_pd1_positive" in ts:
+        out["pd1_positive_fraction_end"] = _share(last, "cart_pd1_positive")
+        out["peak_pd1_positive_fraction"] = float(
+            (ts["cart_pd1_positive"] / ts["cart_total"].where(ts["cart_total"] > 0)).max())
+    if "trogocytosis_escapes_total" in ts:
+        out["trogocytosis_escapes"] = int(last["trogocytosis_escapes_total"])
+        out["fratricide_kills"] = int(last["fratricide_total"])
+    if "cart_cd4" in ts:
+        out["cd4_fraction_end"] = _share(last, "cart_cd4")
+    return out
+
+
 def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[float]) -> dict:
     """Summary metrics (see the module docstring) as a JSON-ready dict."""
     day = ts["day"].to_numpy(float)
@@ -113,5 +140,6 @@ def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[f
     summary["antigen_negative_relapse"] = bool(frac is not None and frac > 0.5)
     for a in antigens:
         summary[f"{a}_negative_fraction_end"] = _negative_fraction(last, pheno_cols, a)
+    summary.update(mechanism_outcomes(ts))
     # JSON has no NaN: report undefined fractions (no tumor left) as null
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}

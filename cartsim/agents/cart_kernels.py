@@ -61,8 +61,8 @@ def dying(alive, death_at, n, now):
 
 
 @njit(cache=True)
-def attack(alive, state, target, target_uid, product, kills, n, max_kills,
-           tumor_alive, tumor_uid, tumor_bind_p, p_kill, p_detach, claimed, stamp, rng):
+def attack(alive, state, target, target_uid, product, kills, subset, inhibited, pd1, n, max_kills,
+           tumor_alive, tumor_uid, tumor_bind_p, p_kill, p_detach, p_pd1, claimed, stamp, rng):
     """Engaged cells kill, let go, or hold on; returns (killer slots, their targets).
 
     Per engaged cell, one uniform draw ``u``: with contact (target alive, same cell, still
@@ -70,7 +70,10 @@ def attack(alive, state, target, target_uid, product, kills, n, max_kills,
     cell lets go at once. Several killers of one target: the first in random order kills, the
     others lose their target. ``claimed`` (one entry per tumor slot) marks targets taken in
     this step with ``stamp``. Disengaged cells return to active, or exhausted at ``max_kills``.
-    The caller updates kills, stimulation and the tumor for each returned kill.
+    The caller updates kills, stimulation and the tumor for each returned kill. ``p_kill`` and
+    ``p_detach`` are indexed by the cell's T-cell subset and whether PD-1 inhibits its engagement
+    (``inhibited``). With ``p_pd1 > 0``, a PD-1− cell in contact becomes PD-1+ with probability
+    ``p_pd1`` (one more draw, after the first).
     """
     killers = np.empty(n, dtype=np.int64)
     nk = 0
@@ -80,10 +83,14 @@ def attack(alive, state, target, target_uid, product, kills, n, max_kills,
         t = target[s]
         contact = tumor_alive[t] and tumor_uid[t] == target_uid[s] and tumor_bind_p[t, product[s]] > 0
         u = uniform(rng)
-        if contact and u < p_kill:
+        if contact and p_pd1 > 0.0 and not pd1[s] and uniform(rng) < p_pd1:
+            pd1[s] = True
+        k = 1 if inhibited[s] else 0
+        pk = p_kill[subset[s], k]
+        if contact and u < pk:
             killers[nk] = s
             nk += 1
-        elif (not contact) or u < p_kill + p_detach:
+        elif (not contact) or u < pk + p_detach[subset[s], k]:
             target[s] = -1
             state[s] = EXHAUSTED if kills[s] >= max_kills else ACTIVE
     killers = killers[:nk]
@@ -107,7 +114,9 @@ def attack(alive, state, target, target_uid, product, kills, n, max_kills,
 
 @njit(cache=True)
 def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated, n, now,
-                 tumor_layer, tumor_blocks, tumor_uid, tumor_bind_p, rng):
+                 tumor_layer, tumor_blocks, tumor_uid, tumor_bind_p, memory, divisions, death_at, subset,
+                 mean_lifespan, pd1, inhibited, tumor_pos, pdl1_inducer, pdl1_base, pdl1_induced,
+                 pdl1_inducer_half_max, pdl1_half_max, blockade, bound_cells, rng):
     """Active cells test the tumor cells they touch (own site and 8 neighbours); returns
     (contacts tested, bindings).
 
@@ -116,6 +125,15 @@ def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated
     sampling), and the cell engages it. A cell with no tumor cell in the 8 × 8 blocks of sites
     around it (``tumor_blocks``: tumor cells per block) touches none and is skipped: the blocks
     fit in the first-level cache, the layer does not.
+
+    A memory cell that binds is re-activated: an effector again, with a new clone's division count
+    (0) and a new lifespan drawn from its subset's effector mean ``mean_lifespan`` (minutes).
+
+    PD-1: a PD-1+ cell's binding is inhibited with probability ``(1 - blockade)·L/(L + pdl1_half_max)``
+    for the target's PD-L1 density ``L = pdl1_base + pdl1_induced·c/(c + pdl1_inducer_half_max)``,
+    ``c`` the inducing cytokine (pM) at the target's site; an inhibited binding engages but does
+    not stimulate (``last_stimulated`` is kept). The slots of the cells that bound are written
+    to ``bound_cells`` (length ``n`` at least), in order.
     """
     width, height = tumor_layer.shape
     tested = 0
@@ -154,7 +172,18 @@ def seek_targets(alive, state, pos, product, target, target_uid, last_stimulated
             state[s] = ENGAGED
             target[s] = chosen
             target_uid[s] = tumor_uid[chosen]
-            last_stimulated[s] = now
+            inhibited[s] = False
+            if pd1[s]:
+                c = pdl1_inducer[tumor_pos[chosen, 0], tumor_pos[chosen, 1]]
+                ligand = pdl1_base + pdl1_induced * c / (c + pdl1_inducer_half_max)
+                inhibited[s] = uniform(rng) < (1.0 - blockade) * ligand / (ligand + pdl1_half_max)
+            if not inhibited[s]:
+                last_stimulated[s] = now
+            if memory[s]:
+                memory[s] = False
+                divisions[s] = 0
+                death_at[s] = now + exponential(rng, mean_lifespan[subset[s]])
+            bound_cells[bound] = s
             bound += 1
     return tested, bound
 
@@ -227,12 +256,13 @@ def move(alive, state, pos, direction, n, tcell_layer, tumor_layer, squeeze, spa
 
 
 @njit(cache=True)
-def dividing(alive, state, pos, divisions, last_stimulated, n, now, window, max_divisions,
+def dividing(alive, state, pos, divisions, last_stimulated, n, subset, now, window, max_divisions,
              division_rate, il2_boost, il2_half_max, il2, dt, rng):
     """Slots of activated cells that divide within this step (rate boosted by IL-2 at their site).
 
     Activated: stimulated within ``window`` minutes and not exhausted. The division hazard is
-    ``division_rate·(1 + il2_boost·c/(c + il2_half_max))`` for IL-2 ``c`` (pM), and the step
+    ``division_rate·(1 + il2_boost·c/(c + il2_half_max))`` for IL-2 ``c`` (pM), ``division_rate``
+    indexed by the cell's T-cell subset, and the step
     probability ``1 - exp(-rate·dt)`` (:func:`cartsim.rates.hazard_probability`).
     """
     out = np.empty(n, dtype=np.int64)
@@ -242,11 +272,73 @@ def dividing(alive, state, pos, divisions, last_stimulated, n, now, window, max_
                 or divisions[s] >= max_divisions):
             continue
         c = il2[pos[s, 0], pos[s, 1]]
-        rate = division_rate * (1.0 + il2_boost * c / (c + il2_half_max))
+        rate = division_rate[subset[s]] * (1.0 + il2_boost * c / (c + il2_half_max))
         if uniform(rng) < -np.expm1(-rate * dt):
             out[k] = s
             k += 1
     return out[:k]
+
+
+@njit(cache=True)
+def differentiate(alive, state, memory, last_stimulated, death_at, n, now, window, p_memory,
+                  mean_memory_lifespan, rng):
+    """Resting effectors become memory cells; returns how many did.
+
+    Resting: active (not engaged, not exhausted), not memory, and not stimulated within ``window``
+    minutes. Each becomes a memory cell within the step with probability ``p_memory``
+    (:func:`cartsim.rates.hazard_probability` of the formation rate) and then lives an exponential
+    lifespan of mean ``mean_memory_lifespan`` minutes from now (memoryless: a fresh draw is exact).
+    """
+    formed = 0
+    for s in range(n):
+        if (alive[s] and state[s] == ACTIVE and not memory[s] and now - last_stimulated[s] > window
+                and uniform(rng) < p_memory):
+            memory[s] = True
+            death_at[s] = now + exponential(rng, mean_memory_lifespan)
+            formed += 1
+    return formed
+
+
+@njit(cache=True)
+def fratricide(alive, state, memory, pos, product, subset, kills, last_stimulated, carried_encounter_p,
+               carriers, tcell_layer, max_kills, kill_rate, dt, now, rng):
+    """CAR-T carrying antigen (``carriers``) are killed by the active effectors around them.
+
+    For each carrier (in random order) and each active, non-memory CAR-T on the 8 sites around
+    it, one draw: the neighbour kills the carrier within the step with probability
+    ``1 - exp(-k·P·dt)``, ``k`` the kill rate (1/min) of the neighbour's subset and ``P`` the
+    probability that a contact with the carrier's antigen binds the neighbour's CAR
+    (``carried_encounter_p``, by product): a contact that binds kills at the kill rate. The first
+    success kills the carrier; the killer counts a kill and is stimulated. Returns the killed
+    carriers (the caller frees their slots).
+    """
+    width, height = tcell_layer.shape
+    _shuffle(carriers, rng)
+    victims = np.empty(carriers.size, dtype=np.int64)
+    nv = 0
+    for i in range(carriers.size):
+        v = carriers[i]
+        if not alive[v]:
+            continue
+        x0, y0 = pos[v, 0], pos[v, 1]
+        for k in range(8):
+            cx, cy = x0 + DX[k], y0 + DY[k]
+            if cx < 0 or cx >= width or cy < 0 or cy >= height:
+                continue
+            s = tcell_layer[cx, cy]
+            if s < 0 or not alive[s] or state[s] != ACTIVE or memory[s]:
+                continue
+            hazard = kill_rate[subset[s]] * carried_encounter_p[v, product[s]]
+            if hazard > 0.0 and uniform(rng) < -np.expm1(-hazard * dt):
+                alive[v] = False  # the caller releases the slot
+                victims[nv] = v
+                nv += 1
+                kills[s] += 1
+                last_stimulated[s] = now
+                if kills[s] >= max_kills:
+                    state[s] = EXHAUSTED
+                break
+    return victims[:nv]
 
 
 @njit(cache=True)
@@ -263,8 +355,8 @@ def activated(alive, state, last_stimulated, n, now, window):
 
 @njit(cache=True)
 def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, squeeze, space, state,
-           product, kills, divisions, target, direction, last_stimulated, death_at, now,
-           mean_lifespan, max_kills, rng):
+           product, kills, divisions, target, direction, last_stimulated, death_at, subset, memory, pd1,
+           inhibited, now, mean_lifespan, max_kills, rng):
     """The ``parents`` divide, in order: each daughter goes to a uniformly chosen free Moore
     neighbour (no CAR-T; no tumor cell unless T cells squeeze past), or, stirred, to one site
     drawn anywhere if it is free; with no room the division does not happen. Returns the number
@@ -272,7 +364,8 @@ def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, s
 
     A daughter starts active with no kills (CARCADE: the kill limit is per cell, the division
     limit per lineage), the parent's product, lineage divisions and activation, no direction,
-    and a lifespan drawn from an exponential of mean ``mean_lifespan`` minutes. The caller
+    its T-cell subset, and a lifespan drawn from an exponential of mean ``mean_lifespan`` minutes
+    (indexed by subset). The caller
     guarantees a free slot for every parent (``counters``/``free``: see
     :mod:`cartsim.agents.population`).
     """
@@ -324,6 +417,10 @@ def divide(parents, pos, alive, uid, counters, free, tcell_layer, tumor_layer, s
         target[c] = -1
         direction[c] = NO_DIRECTION
         last_stimulated[c] = last_stimulated[p]
-        death_at[c] = now + exponential(rng, mean_lifespan)
+        subset[c] = subset[p]
+        memory[c] = False  # only resting cells become memory cells; a dividing one is activated
+        pd1[c] = pd1[p]
+        inhibited[c] = False
+        death_at[c] = now + exponential(rng, mean_lifespan[subset[c]])
         born += 1
     return born

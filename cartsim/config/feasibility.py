@@ -43,6 +43,25 @@ def _infeasible(message: str) -> ConfigError:
     return ConfigError(f"invalid experiment:\n{message}")
 
 
+def cart_hazards_per_min(c: ExperimentConfig) -> list[float]:
+    """The fastest CAR-T hazards (1/min) the automatic step must resolve: ending an engagement
+    and dividing at full IL-2 help, for cells without a subset and, where a dose gives a CD4:CD8
+    ratio, for each subset; and the rates of the mechanisms switched on."""
+    t = c.car_t
+    kinds = [{"kill_rate_per_h": t.kill_rate_per_h, "division_time_h": t.division_time_h}]
+    if any(d.cd4_fraction is not None for d in c.dosing):
+        kinds += [t.subset("cd4"), t.subset("cd8")]
+    hazards = []
+    for k in kinds:
+        hazards += [rates.per_minute(k["kill_rate_per_h"] + t.detach_rate_per_h),
+                    2 * math.log(2) / (k["division_time_h"] * 60) * (1 + t.il2_max_boost)]
+    if t.pd1.enabled:
+        hazards.append(rates.per_minute(t.pd1.induction_per_h))
+    if t.memory.enabled:
+        hazards.append(t.memory.formation_per_day / rates.MINUTES_PER_DAY)
+    return list(dict.fromkeys(hazards))  # the default: the same two hazards as ever
+
+
 def time_step_min(c: ExperimentConfig) -> float:
     """The internal step (minutes) of a grid or stirred run: ``time.dt_min`` or the automatic step
     (:func:`cartsim.rates.choose_dt`), shortened to divide the record interval (and the last,
@@ -60,13 +79,7 @@ def time_step_min(c: ExperimentConfig) -> float:
                 f"at {c.car_t.speed_um_per_min:g} µm/min; use time.dt_min <= {1 / hop_rate:.3g} (or null)")
     else:
         t = c.car_t
-        dt = rates.choose_dt(
-            hop_rate=hop_rate,
-            hazards_per_min=[
-                rates.per_minute(t.kill_rate_per_h + t.detach_rate_per_h),
-                2 * math.log(2) / (t.division_time_h * 60) * (1 + t.il2_max_boost),
-            ],
-        )
+        dt = rates.choose_dt(hop_rate=hop_rate, hazards_per_min=cart_hazards_per_min(c))
         if hop_rate * dt > 1 + 1e-12:  # the shortest automatic step is rates.choose_dt's floor
             raise _infeasible(
                 f"car_t.speed_um_per_min: at {t.speed_um_per_min:g} µm/min a CAR-T cell crosses a "

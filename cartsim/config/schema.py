@@ -130,6 +130,31 @@ class InitialTumorConfig(Section):
     cells: Count = P(400, "cells", "scenario choice (in well-mixed mode: real cells)", ge=1, le=10**13)
 
 
+class PdL1Config(Section):
+    """PD-L1 on tumor cells, raised by IFN-γ (read only when ``car_t.pd1.enabled``).
+
+    A tumor cell's PD-L1 density is ``base_per_cell + ifng_induced_per_cell·c/(c + ifng_half_max_pM)``
+    for the inducing cytokine's concentration ``c`` at its site, as it is now (quasi-steady).
+    """
+
+    base_per_cell: float = P(
+        1000.0, "molecules/cell",
+        "constitutive PD-L1, assumed (PD-L1 on tumor cells spans ~10³-10⁵ molecules per cell)",
+        ge=0, le=1e7,
+    )
+    ifng_induced_per_cell: float = P(
+        20000.0, "molecules/cell",
+        "PD-L1 added at saturating IFN-γ: IFN-γ induces PD-L1 on tumor cells (Garcia-Diaz et al. 2017, "
+        "Cell Rep 19:1189); amount assumed",
+        ge=0, le=1e7,
+    )
+    ifng_half_max_pM: float = P(
+        20.0, "pM", "IFN-γ concentration giving half the induced PD-L1; assumed (IFN-γ acts at pM)",
+        gt=0, le=1e6,
+    )
+    inducer: str = P("IFNg", "-", "the cytokine that raises PD-L1: the name of one of the configured cytokines")
+
+
 class TumorConfig(Section):
     """Tumor cell biology."""
 
@@ -155,6 +180,7 @@ class TumorConfig(Section):
         ge=0, le=2,
     )
     initial: InitialTumorConfig = InitialTumorConfig()
+    pdl1: PdL1Config = PdL1Config()
 
 
 # --------------------------------------------------------------------------------------- CAR-T
@@ -237,6 +263,158 @@ class ChemotaxisConfig(Section):
     )
 
 
+class SubsetConfig(Section):
+    """What sets one T-cell subset (CD4 or CD8) apart; a null value takes the ``car_t`` value.
+
+    Only cells infused with a CD4:CD8 ratio (``dosing[i].cd4_fraction``) belong to a subset;
+    their daughters inherit it. Secretion rates name a cytokine; a cytokine not named is secreted
+    at its own ``secretion_per_activated_cell_per_min``.
+    """
+
+    kill_rate_per_h: float | None = P(
+        None, "1/hour of contact", "null: car_t.kill_rate_per_h (see per-subset defaults)", ge=0, le=600
+    )
+    division_time_h: float | None = P(
+        None, "hours", "null: car_t.division_time_h (see per-subset defaults)", gt=1, le=24 * 60
+    )
+    lifespan_days: float | None = P(
+        None, "days", "null: car_t.lifespan_days (see per-subset defaults)", gt=0, le=3650
+    )
+    secretion_per_activated_cell_per_min: dict[str, float] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            "unit": "molecules/cell/min",
+            "source": "cytokine name → secretion rate of an activated cell of this subset; cytokines "
+            "not named are secreted at their own rate (see per-subset defaults)",
+        },
+    )
+
+    @field_validator("secretion_per_activated_cell_per_min")
+    @classmethod
+    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, rate in v.items():
+            if not (isinstance(rate, (int, float)) and math.isfinite(rate) and 0 <= rate <= 1e7):
+                raise ValueError(f"{name}: a secretion rate must be a number from 0 to 1e7 molecules/cell/min")
+        return v
+
+
+#: The subsets' own values and their sources (CARCADE: CD4 CAR-T secrete IL-2, CD8 CAR-T kill).
+DEFAULT_SUBSETS: dict[str, tuple[SubsetConfig, str]] = {
+    "cd4": (
+        SubsetConfig(kill_rate_per_h=0.1, secretion_per_activated_cell_per_min={"IL2": 293.0}),
+        "CD4 CAR-T secrete IL-2 when activated, 293 molecules/cell/min (CARCADE's CD4 cells, Prybutok "
+        "et al. 2022); they kill too, more slowly than CD8 (Wang et al. 2018, JCI Insight 3:e99048): "
+        "kill rate 0.1 per hour of contact assumed (a fifth of car_t.kill_rate_per_h); division and "
+        "lifespan as car_t",
+    ),
+    "cd8": (
+        SubsetConfig(secretion_per_activated_cell_per_min={"IL2": 0.0}),
+        "CD8 CAR-T kill (car_t.kill_rate_per_h) and make granzyme, not IL-2 (CARCADE's CD8 cells, "
+        "Prybutok et al. 2022): IL-2 secretion 0; division and lifespan as car_t",
+    ),
+}
+
+
+def _subset_default(name: str) -> Any:
+    """A subset entry over its defaults: keys given replace the default's, secretion key by key."""
+
+    def merge(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        default = DEFAULT_SUBSETS[name][0].model_dump()
+        merged = {**default, **value}
+        if isinstance(value.get("secretion_per_activated_cell_per_min"), dict):
+            merged["secretion_per_activated_cell_per_min"] = {
+                **default["secretion_per_activated_cell_per_min"], **value["secretion_per_activated_cell_per_min"]}
+        return merged
+
+    return merge
+
+
+class MemoryConfig(Section):
+    """Effector and memory CAR-T (CARTmath's two compartments; Barros et al. 2021).
+
+    A resting effector (not stimulated within ``activation_window_h``, not exhausted) becomes a
+    memory cell at ``formation_per_day``; a memory cell migrates and scans, but neither kills,
+    secretes nor divides, and lives ``lifespan_days`` on average. On binding antigen it is
+    re-activated: an effector again, with a new effector lifespan and a new clone's division count.
+    """
+
+    enabled: bool = P(False, "-", "effector and memory states; off by default (one exponential lifespan)")
+    formation_per_day: float = P(
+        0.01, "1/day",
+        "effector → memory rate, assumed: with the 8.6-day effector lifespan, effectors decline with a "
+        "half-life of ln 2/(1/8.6 + 0.01) = 5.5 days (4.3 days in Stein et al. 2019) and ε/(ε + 1/8.6) = "
+        "8 % of resting effectors become memory, a small tail under the peak as in Stein's patients. "
+        "(CARTmath fits ε = 0.15-1.6/day, but there effectors make memory cells without turning into "
+        "them; Barros et al. 2021)",
+        ge=0, le=100,
+    )
+    lifespan_days: float = P(
+        317.0, "days",
+        "mean memory lifespan: the terminal CAR-T half-life of ~220 days (Stein et al. 2019, CPT "
+        "Pharmacometrics Syst Pharmacol 8:285) is a mean of 220/ln 2 = 317 days",
+        gt=0, le=36500,
+    )
+
+
+class Pd1Config(Section):
+    """PD-1 on CAR-T and its ligation by tumor PD-L1 (``tumor.pdl1``); blocked by ``treatments``.
+
+    An engaged PD-1− cell becomes PD-1+ at ``induction_per_h`` per hour of contact (daughters
+    inherit it). When a PD-1+ cell binds a tumor cell with PD-L1 density ``L``, the engagement is
+    inhibited with probability ``(1 - b)·L/(L + pdl1_half_max_per_cell)``, ``b`` the anti-PD-1
+    blockade in effect: an inhibited engagement does not activate the cell (no secretion or
+    division from it) and kills at ``inhibited_kill_fraction`` of the kill rate.
+    """
+
+    enabled: bool = P(False, "-", "PD-1/PD-L1 suppression; off by default")
+    induction_per_h: float = P(
+        0.1, "1/hour of contact",
+        "PD-1 appears on T cells within hours to a day of antigen stimulation (Agata et al. 1996, Int "
+        "Immunol 8:765); rate assumed: half of the cells PD-1+ after ~7 h of contact, about ten kills",
+        ge=0, le=600,
+    )
+    pdl1_half_max_per_cell: float = P(
+        10000.0, "molecules/cell", "PD-L1 density inhibiting half of a PD-1+ cell's engagements; assumed",
+        gt=0, le=1e7,
+    )
+    inhibited_kill_fraction: float = P(
+        0.0, "fraction",
+        "kill rate of an inhibited engagement relative to car_t.kill_rate_per_h: 0, anergic, as PD-1/PD-L1 "
+        "binding makes CAR-T anergic in CARCADE (Prybutok et al. 2022)",
+        ge=0, le=1,
+    )
+
+
+class TrogocytosisConfig(Section):
+    """CAR-mediated trogocytosis (Hamieh et al. 2019, Nature 568:112).
+
+    Each binding takes ``fraction_per_engagement`` of the target's density of every antigen the
+    CAR targets; the CAR-T carries it (losing it with ``carried_half_life_h``). A tumor cell left
+    below what any product binds escapes. With ``fratricide``, other CAR-T bind and kill a CAR-T
+    that carries enough antigen.
+    """
+
+    enabled: bool = P(False, "-", "trogocytosis; off by default")
+    fraction_per_engagement: float = P(
+        0.1, "fraction",
+        "share of the target's antigen taken by one engagement; assumed (CAR engagement transfers "
+        "antigen to the T cell and lowers the tumor's density: Hamieh et al. 2019, Nature 568:112)",
+        ge=0, le=1,
+    )
+    carried_half_life_h: float = P(
+        24.0, "hours",
+        "half-life of antigen carried on the CAR-T (internalised and degraded); assumed, about a day",
+        gt=0, le=24 * 365,
+    )
+    fratricide: bool = P(
+        True, "-",
+        "CAR-T carrying antigen are bound and killed by other CAR-T of a product targeting it, as "
+        "Hamieh et al. 2019 observed",
+    )
+
+
 class CarTConfig(Section):
     """CAR-T cell biology, shared by all products."""
 
@@ -290,6 +468,24 @@ class CarTConfig(Section):
     lifespan_days: float = P(
         8.6, "days", "mean CAR-T lifespan 8.6 d (Luque et al. 2024); ~10 d in PhysiCell", gt=0, le=3650
     )
+    cd4: Annotated[SubsetConfig, BeforeValidator(_subset_default("cd4"))] = Field(
+        default_factory=lambda: DEFAULT_SUBSETS["cd4"][0],
+        json_schema_extra={"unit": "-", "source": DEFAULT_SUBSETS["cd4"][1]},
+    )
+    cd8: Annotated[SubsetConfig, BeforeValidator(_subset_default("cd8"))] = Field(
+        default_factory=lambda: DEFAULT_SUBSETS["cd8"][0],
+        json_schema_extra={"unit": "-", "source": DEFAULT_SUBSETS["cd8"][1]},
+    )
+
+    memory: MemoryConfig = MemoryConfig()
+    pd1: Pd1Config = Pd1Config()
+    trogocytosis: TrogocytosisConfig = TrogocytosisConfig()
+
+    def subset(self, name: str) -> dict[str, float]:
+        """The kill rate, division time and lifespan of subset ``name`` (``cd4``, ``cd8``), nulls resolved."""
+        sub = getattr(self, name)
+        return {k: getattr(self, k) if getattr(sub, k) is None else getattr(sub, k)
+                for k in ("kill_rate_per_h", "division_time_h", "lifespan_days")}
 
 
 # --------------------------------------------------------------------------------------- cytokines
@@ -394,6 +590,34 @@ class InfusionConfig(Section):
         "edge: cells enter at the tissue boundary; vessels: next to random vessel sites; "
         "uniform: anywhere",
     )
+    cd4_fraction: float | None = P(
+        None, "fraction",
+        "CD4 share of the dose (CD4:CD8 ratio r gives r/(1 + r)); the rest are CD8, each subset with "
+        "its car_t.cd4 / car_t.cd8 values; lisocabtagene is infused at 1:1 (Abramson et al. 2020, "
+        "Lancet 396:839); null: cells without a subset, with the car_t values",
+        ge=0, le=1,
+    )
+
+
+class AntiPd1Config(Section):
+    """An anti-PD-1 / PD-L1 antibody: from ``day`` for ``duration_days`` it blocks a fraction of
+    PD-1/PD-L1 ligation (``car_t.pd1``)."""
+
+    kind: Literal["anti_pd1"] = P(..., "-", "anti_pd1: checkpoint blockade by an anti-PD-1 or anti-PD-L1 antibody")
+    day: float = P(0.0, "days", "start of the blockade; scenario choice", ge=0, le=3650)
+    duration_days: float = P(
+        21.0, "days", "how long the blockade holds; nivolumab keeps PD-1 occupied for weeks after a dose "
+        "(Brahmer et al. 2010, J Clin Oncol 28:3167)", gt=0, le=3650,
+    )
+    blockade: float = P(
+        0.7, "fraction",
+        "share of PD-1/PD-L1 ligation blocked: ~70 % PD-1 occupancy on circulating T cells after "
+        "nivolumab (Brahmer et al. 2010)", ge=0, le=1,
+    )
+
+
+#: Treatments besides CAR-T infusions, by ``kind`` (one entry each; more kinds join this table).
+TREATMENT_CONFIGS: dict[str, type[Section]] = {"anti_pd1": AntiPd1Config}
 
 
 # --------------------------------------------------------------------------------------- well-mixed
@@ -465,6 +689,14 @@ class ExperimentConfig(Section):
     dosing: list[InfusionConfig] = Field(
         default_factory=lambda: [InfusionConfig(product="CAR19")], min_length=0
     )
+    treatments: list[AntiPd1Config] = Field(
+        default_factory=list,
+        json_schema_extra={
+            "unit": "-",
+            "source": "the dosing schedule's treatments besides CAR-T infusions, each with a kind: "
+            "anti_pd1 (checkpoint blockade: day, duration_days, blockade)",
+        },
+    )
 
     @field_validator("antigens")
     @classmethod
@@ -515,8 +747,38 @@ class ExperimentConfig(Section):
                     f"dosing[{i}].day: {dose.day} is after the end of the run "
                     f"(time.duration_days = {self.time.duration_days})"
                 )
+        if self.tumor.pdl1.inducer not in self.cytokines:
+            raise ValueError(f"tumor.pdl1.inducer: unknown cytokine {self.tumor.pdl1.inducer!r}; the configured "
+                             f"cytokines are {', '.join(self.cytokines)}")
+        for i, t in enumerate(self.treatments):
+            if t.kind == "anti_pd1" and not self.car_t.pd1.enabled:
+                raise ValueError(f"treatments[{i}]: an anti_pd1 treatment blocks PD-1, which is off; set "
+                                 "car_t.pd1.enabled: true (or remove the treatment)")
+            if t.day > self.time.duration_days:
+                raise ValueError(f"treatments[{i}].day: {t.day} is after the end of the run "
+                                 f"(time.duration_days = {self.time.duration_days})")
+        for key in ("cd4", "cd8"):
+            for name in getattr(self.car_t, key).secretion_per_activated_cell_per_min:
+                if name not in self.cytokines:
+                    raise ValueError(
+                        f"car_t.{key}.secretion_per_activated_cell_per_min: unknown cytokine {name!r}; "
+                        f"the configured cytokines are {', '.join(self.cytokines)}")
         sites = self.tissue.width * self.tissue.height
         if self.space == "well_mixed":
+            if self.car_t.trogocytosis.enabled:
+                raise ValueError("car_t.trogocytosis.enabled: the well-mixed mode has no antigen densities "
+                                 "to take; set it false or use space: grid or stirred")
+            if self.car_t.pd1.enabled:
+                raise ValueError("car_t.pd1.enabled: the well-mixed mode has no PD-1/PD-L1; set it false "
+                                 "or use space: grid or stirred")
+            if self.car_t.memory.enabled:
+                raise ValueError("car_t.memory.enabled: the well-mixed mode has CARTmath's own memory "
+                                 "compartment (well_mixed.epsilon_per_day, mu_per_day, theta_per_cell_day); "
+                                 "set it false or use space: grid or stirred")
+            for i, dose in enumerate(self.dosing):
+                if dose.cd4_fraction is not None:
+                    raise ValueError(f"dosing[{i}].cd4_fraction: the well-mixed mode has no CD4/CD8 "
+                                     "subsets; leave it out or use space: grid or stirred")
             return self  # cells are super-individuals: no sites to fit into
         if self.tumor.initial.cells > sites:
             raise ValueError(

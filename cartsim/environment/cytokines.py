@@ -110,6 +110,7 @@ class CytokineFields:
         self._stale: set[str] = set()
         self.cell_minutes = np.zeros(shape)  # activated-CAR-T minutes per site this interval
         self._has_source = dict.fromkeys(self.names, False)
+        self._deposited = dict.fromkeys(self.names, False)  # pending holds secretion (deposit) too
         self.released = dict.fromkeys(self.names, 0.0)  # molecules released so far
 
     def secrete(self, x: np.ndarray, y: np.ndarray, minutes: float) -> None:
@@ -123,6 +124,17 @@ class CytokineFields:
             if rate > 0:
                 self.released[name] += rate * minutes * x.size
                 self._has_source[name] = True
+
+    def deposit(self, name: str, x: np.ndarray, y: np.ndarray, molecules: float) -> None:
+        """Cells at sites (x, y) release ``molecules`` each of cytokine ``name`` within this interval
+        (for cells secreting at rates of their own, e.g. CD4 and CD8 CAR-T); released with the
+        interval's other sources, as a constant rate over it."""
+        if x.size == 0 or molecules <= 0:
+            return
+        self.pending[name][x, y] += molecules  # one CAR-T per site: plain fancy-index addition is safe
+        self.released[name] += molecules * x.size
+        self._has_source[name] = True
+        self._deposited[name] = True
 
     def release_on_kill(self, sites: list[tuple[int, int]]) -> None:
         """Tumor cells killed at ``sites`` release their cytokines there."""
@@ -179,8 +191,9 @@ class CytokineFields:
                 secreted = bool(self.cell_minutes.any())
             secreting = rate > 0.0 and bool(secreted)
             pending = self.pending[name]
-            # pending only ever holds kill releases, so it is non-zero only for such cytokines
-            killed = has_source and p.secreted_by["tumor_kill"] > 0.0 and bool(pending.any())
+            # pending holds kill releases and deposits (cells with rates of their own)
+            killed = (has_source and (p.secreted_by["tumor_kill"] > 0.0 or self._deposited[name])
+                      and bool(pending.any()))
 
             if self.mixed:
                 # The field is uniform: only the mean matters, and diffusion conserves it.
@@ -218,6 +231,7 @@ class CytokineFields:
             if killed:
                 pending.fill(0.0)
             self._has_source[name] = False
+            self._deposited[name] = False
         self.cell_minutes.fill(0.0)
 
     def _write_back(self, name: str) -> None:

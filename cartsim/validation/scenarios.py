@@ -15,7 +15,13 @@ pass/fail verdict for its pattern, a table of the numbers behind it and a figure
 6. space: (a) T cells infiltrate deep only into antigen-positive tumor (T cells that cannot
    squeeze past tumor cells enter by killing); (b) treatment rankings differ between a stirred
    dish and tissue: the same rules and parameters run with ``space: stirred`` (mass action) and
-   ``space: grid`` rank the same treatments in a different order.
+   ``space: grid`` rank the same treatments in a different order;
+7. the CD4:CD8 ratio of a dose changes its expansion and efficacy (CARCADE; Prybutok et al. 2022);
+8. with effector and memory states, CAR-T decline biexponentially after their peak: a fast
+   contraction (half-life ~4.3 d) and a long tail (half-life ~220 d; Stein et al. 2019);
+9. PD-1/PD-L1 suppression slows the response of a PD-L1-high tumor, and anti-PD-1 blockade
+   improves it;
+10. trogocytosis lowers tumor antigen density and raises antigen-low relapse (Hamieh et al. 2019).
 """
 
 from __future__ import annotations
@@ -425,8 +431,237 @@ def dish_vs_tissue(seeds: range) -> Outcome:
                    table, fig, {"tau": tau, "grid_advantage": d_grid, "dish_advantage": d_dish})
 
 
+# ----------------------------------------------------------------------------- 7. CD4:CD8 ratio
+CD4_FRACTIONS = (0.0, 0.5, 1.0)
+#: Days run by the scenes of patterns 7, 9 and 10 (their tumors are cleared or back by then)
+NEW_BIOLOGY_DAYS = 14
+SHORT = {"duration_days": NEW_BIOLOGY_DAYS, "record_every_h": 12}
+
+
+def cd4_cd8_ratio(seeds: range) -> Outcome:
+    """Peak expansion and tumor burden for one dose infused all CD8, 1:1 and all CD4.
+
+    CD4 cells secrete IL-2 and kill slowly, CD8 cells kill and make no IL-2 (CARCADE's division
+    of labour, the defaults of ``car_t.cd4`` and ``car_t.cd8``). The pattern (CARCADE, Prybutok et
+    al. 2022: the CD4:CD8 ratio changes expansion and efficacy) asks that CD4 help raise peak
+    expansion (1:1 above all-CD8: one-sided Mann-Whitney p < 0.05, and peak rising with the CD4
+    fraction: Spearman ρ > 0) and lower the tumor burden (mean tumor cells over the run, 1:1
+    below all-CD8: one-sided Mann-Whitney p < 0.05).
+    """
+    frames = []
+    for f in CD4_FRACTIONS:
+        cfg = scene(time=SHORT,
+                    dosing=[{"day": 1, "cells": 12, "product": "CAR19", "route": "edge", "cd4_fraction": f}])
+        frames.append(replicate(cfg, seeds, lambda r: {
+            "peak_cart": r.summary["peak_cart"], "burden": r.summary["tumor_auc_cell_days"] / NEW_BIOLOGY_DAYS,
+            "eradicated": r.summary["eradicated"]}).assign(cd4_fraction=f))
+    data = pd.concat(frames)
+    table = data.groupby("cd4_fraction").agg(peak_cart=("peak_cart", "mean"), mean_tumor_cells=("burden", "mean"),
+                                             eradicated=("eradicated", "mean"), runs=("seed", "size")).reset_index()
+    cd8, mixed = data[data["cd4_fraction"] == 0.0], data[data["cd4_fraction"] == 0.5]
+    p_peak = stats.mannwhitneyu(mixed["peak_cart"], cd8["peak_cart"], alternative="greater").pvalue
+    p_burden = stats.mannwhitneyu(mixed["burden"], cd8["burden"], alternative="less").pvalue
+    rho = stats.spearmanr(data["cd4_fraction"], data["peak_cart"]).statistic
+    ok = bool(p_peak < 0.05 and p_burden < 0.05 and rho > 0)
+    fig, (ax, bx) = _fig(2, 4.5)
+    labels = ["0:1", "1:1", "1:0"]
+    ax.bar(labels, table["peak_cart"], color="#44AA99")
+    ax.set(xlabel="CD4:CD8 ratio of the dose", ylabel="peak CAR-T (mean)", title="Expansion")
+    bx.bar(labels, table["mean_tumor_cells"], color="#CC6677")
+    bx.set(xlabel="CD4:CD8 ratio of the dose", ylabel=f"mean tumor cells over {NEW_BIOLOGY_DAYS} days", title="Tumor burden")
+    return Outcome(7, "", "CD4:CD8 ratio",
+                   "the CD4:CD8 ratio of a dose changes its expansion and efficacy: CD4 help (IL-2) raises "
+                   "expansion and lowers tumor burden (CARCADE; Prybutok et al. 2022)", ok,
+                   f"peak CAR-T {', '.join(f'{x:.0f}' for x in table['peak_cart'])} at CD4:CD8 0:1, 1:1, 1:0 "
+                   f"(1:1 > 0:1, one-sided Mann-Whitney p = {p_peak:.3g} < 0.05; Spearman ρ(CD4 fraction, "
+                   f"peak) = {rho:.2f} > 0); mean tumor cells {', '.join(f'{x:.0f}' for x in table['mean_tumor_cells'])} "
+                   f"(1:1 < 0:1, p = {p_burden:.3g} < 0.05); eradicated in "
+                   f"{', '.join(f'{x:.0%}' for x in table['eradicated'])} of {len(seeds)} runs each", table, fig,
+                   {"p_peak": p_peak, "p_burden": p_burden, "rho": rho})
+
+
+# ----------------------------------------------------------------------------- 8. persistence
+STEIN_TERMINAL_HALF_LIFE_DAYS = 220.0
+PERSISTENCE_DAYS = 90
+TAIL_FROM_DAY = 60
+
+
+def persistence(seeds: range) -> Outcome:
+    """CAR-T kinetics over 90 days with memory cells (``car_t.memory``, defaults).
+
+    The CAR-T counts of all runs are pooled (summed by day). The fast phase is the log-linear
+    half-life over the 10 days after the pooled peak (:func:`expansion_and_contraction`); the
+    terminal phase the pooled count's decline from day 60 to 90. The pattern
+    (Stein et al. 2019) asks for a fast half-life within a factor of two of 4.3 d, a terminal
+    phase from day 60 to 90 consistent with Stein's 220-d half-life (the cells of day 60 survive
+    to day 90 as a binomial count; two-sided test p > 0.05) and more than ten times the fast one,
+    and CAR-T still present at day 90 in most runs (one-sided binomial test against one half,
+    p < 0.05).
+    """
+    cfg = scene(time={"duration_days": PERSISTENCE_DAYS, "record_every_h": 24},
+                car_t={"memory": {"enabled": True}},
+                dosing=[{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}])
+    series = []
+
+    def metric(r):
+        ts = r.timeseries
+        series.append(ts.set_index("day")[["cart_total", "cart_memory"]])
+        return {"peak": r.summary["peak_cart"], "final": r.summary["final_cart"],
+                "memory_fraction_end": r.summary["memory_fraction_end"]}
+
+    table = replicate(cfg, seeds, metric)
+    pooled = sum(s["cart_total"] for s in series)
+    memory = sum(s["cart_memory"] for s in series)
+    day, cart = pooled.index.to_numpy(float), pooled.to_numpy(float)
+    _, fast = expansion_and_contraction(day, cart, 1.0)
+    # terminal phase: by day 60 the effectors are gone (e^-7 of the peak), so the cells present then
+    # are memory cells, each surviving to day 90 with e^(-30·rate): a binomial count
+    i60, i90 = int(np.searchsorted(day, TAIL_FROM_DAY)), int(np.searchsorted(day, PERSISTENCE_DAYS))
+    n60, n90 = int(cart[i60]), int(cart[i90])
+    stein_rate = np.log(2) / STEIN_TERMINAL_HALF_LIFE_DAYS
+    span = day[i90] - day[i60]
+    p_terminal = stats.binomtest(min(n90, n60), n60, float(np.exp(-stein_rate * span))).pvalue if n60 else 0.0
+    terminal = span * np.log(2) / np.log(n60 / n90) if 0 < n90 < n60 else np.inf
+    slope = np.log(max(n90, 0.5) / max(n60, 0.5)) / span
+    persisting = int((table["final"] > 0).sum())
+    p_persist = stats.binomtest(persisting, len(table), 0.5, alternative="greater").pvalue
+    ok = bool(STEIN_HALF_LIFE_DAYS / 2 <= fast <= 2 * STEIN_HALF_LIFE_DAYS and p_terminal > 0.05
+              and terminal > 10 * fast and p_persist < 0.05)
+    fig, (ax,) = _fig()
+    ax.semilogy(day, np.maximum(cart, 0.5), color="tab:blue", label=f"all CAR-T ({len(table)} runs pooled)")
+    ax.semilogy(day, np.maximum(memory.to_numpy(float), 0.5), color="tab:purple", label="memory CAR-T")
+    ax.semilogy(day[[i60, i90]], [max(n60, 0.5), max(n60, 0.5) * np.exp(slope * span)], "k--",
+                label=f"terminal phase: half-life {terminal:.0f} d")
+    ax.set(xlabel="day", ylabel="CAR-T cells (pooled)", title="Expansion, contraction, persistence")
+    ax.legend(fontsize="small")
+    return Outcome(8, "", "Persistence",
+                   "with memory cells, CAR-T decline biexponentially after the peak: a fast contraction "
+                   "(half-life ~4.3 d) then a long tail (half-life ~220 d; Stein et al. 2019)", ok,
+                   f"pooled over {len(table)} runs: contraction half-life {fast:.1f} d (2.2-8.6 d); terminal "
+                   f"phase {n60} CAR-T at day {TAIL_FROM_DAY}, {n90} at day {PERSISTENCE_DAYS}: half-life "
+                   f"{terminal:.0f} d (> 10 × the contraction's), consistent with Stein's 220 d (two-sided "
+                   f"binomial test of survival e^(-30 d·ln 2/220 d): p = {p_terminal:.2f} > 0.05); CAR-T present at "
+                   f"day {PERSISTENCE_DAYS} in {persisting} of {len(table)} runs (one-sided binomial p = "
+                   f"{p_persist:.3g} < 0.05), memory fraction at the end {table['memory_fraction_end'].mean():.2f}",
+                   table, fig, {"fast_half_life": fast, "terminal_half_life": terminal, "p_persist": p_persist})
+
+
+# ----------------------------------------------------------------------------- 9. PD-1 blockade
+PD1_ARMS = {"no PD-1": {}, "PD-1, no blockade": {"pd1": True},
+            "PD-1 + anti-PD-1": {"pd1": True, "blockade": 0.9}}
+
+
+def pd1_blockade(seeds: range) -> Outcome:
+    """Tumor burden for a PD-L1-high tumor (20,000 PD-L1 per cell before IFN-γ), with CAR-T
+    without PD-1, with PD-1 and with PD-1 under anti-PD-1 blockade (90 % from the infusion on).
+
+    The pattern (checkpoint blockade helps CAR-T against PD-L1+ tumors: Cherkassky et al. 2016,
+    J Clin Invest 126:3130; Rafiq et al. 2018, Nat Biotechnol 36:847) asks that PD-1 raise the
+    burden (mean tumor cells over 14 days; PD-1 above no PD-1) and blockade lower it again (PD-1 +
+    anti-PD-1 below PD-1 alone), each by a one-sided Mann-Whitney test, p < 0.05.
+    """
+    frames = []
+    for label, arm in PD1_ARMS.items():
+        sections: dict = {"time": SHORT, "dosing": [{"day": 1, "cells": 12, "product": "CAR19", "route": "edge"}],
+                          "tumor": {"initial": {"type": "nodule", "cells": 400},
+                                    "pdl1": {"base_per_cell": 20000.0}}}
+        if arm.get("pd1"):
+            sections["car_t"] = {"pd1": {"enabled": True}}
+        if "blockade" in arm:
+            sections["treatments"] = [{"kind": "anti_pd1", "day": 1, "duration_days": NEW_BIOLOGY_DAYS - 1,
+                                       "blockade": arm["blockade"]}]
+        frames.append(replicate(scene(**sections), seeds, lambda r: {
+            "burden": r.summary["tumor_auc_cell_days"] / NEW_BIOLOGY_DAYS, "peak_cart": r.summary["peak_cart"],
+            "pd1_positive_end": r.summary.get("pd1_positive_fraction_end")}).assign(arm=label))
+    data = pd.concat(frames)
+    table = (data.groupby("arm", sort=False).agg(mean_tumor_cells=("burden", "mean"), standard_error=("burden", "sem"),
+                                                 peak_cart=("peak_cart", "mean"),
+                                                 pd1_positive_end=("pd1_positive_end", "mean")).reset_index())
+    burden = {label: data.loc[data["arm"] == label, "burden"] for label in PD1_ARMS}
+    none, pd1, blocked = (burden[k] for k in PD1_ARMS)
+    p_suppressed = stats.mannwhitneyu(pd1, none, alternative="greater").pvalue
+    p_rescued = stats.mannwhitneyu(blocked, pd1, alternative="less").pvalue
+    ok = bool(p_suppressed < 0.05 and p_rescued < 0.05)
+    fig, (ax,) = _fig()
+    ax.bar(table["arm"], table["mean_tumor_cells"], yerr=table["standard_error"], capsize=3,
+           color=["#88CCEE", "#CC6677", "#117733"])
+    ax.set(ylabel=f"mean tumor cells over {NEW_BIOLOGY_DAYS} days", title="PD-L1-high tumor: PD-1 and its blockade")
+    means = dict(zip(table["arm"], table["mean_tumor_cells"], strict=True))
+    return Outcome(9, "", "PD-1 blockade",
+                   "PD-1/PD-L1 suppression slows CAR-T against a PD-L1-high tumor and anti-PD-1 blockade "
+                   "improves the response (Cherkassky et al. 2016; Rafiq et al. 2018)", ok,
+                   f"mean tumor cells over {NEW_BIOLOGY_DAYS} days: {means['no PD-1']:.0f} without PD-1, {means['PD-1, no blockade']:.0f} "
+                   f"with PD-1 (higher: one-sided Mann-Whitney p = {p_suppressed:.3g} < 0.05), "
+                   f"{means['PD-1 + anti-PD-1']:.0f} with PD-1 and 90 % blockade (lower than without blockade: "
+                   f"p = {p_rescued:.3g} < 0.05); {len(seeds)} runs per arm", table, fig,
+                   {"p_suppressed": p_suppressed, "p_rescued": p_rescued})
+
+
+# ----------------------------------------------------------------------------- 10. trogocytosis
+def antigen_low_cells(result) -> int:
+    """Tumor cells at the end that still carry every target antigen but too little for the CAR to bind."""
+    cfg, last = result.config, result.snapshots[-1]
+    design = CarDesign.from_config(cfg.products[0], cfg.antigen_names, cfg.tissue.site_um)
+    live = last.tumor_phenotype >= 0
+    density = last.tumor_antigen[:, live].T
+    present = (density[:, list(design.antigen_index)] > 0).all(axis=1)
+    return int((present & (design.encounter_probability(density) == 0)).sum())
+
+
+def trogocytosis(seeds: range) -> Outcome:
+    """A CD19-dim nodule (8,000 CD19 per cell, none below the 2,000 threshold at the start, no
+    antigen loss) treated with and without trogocytosis (``car_t.trogocytosis``, defaults: 10 %
+    per engagement, fratricide on).
+
+    The pattern (Hamieh et al. 2019, Nature 568:112: trogocytosis lowers target antigen density,
+    so that antigen-low cells escape, and makes CAR-T kill each other) asks for more antigen-low
+    tumor cells at day 14 (antigen present, below what the CAR binds; one-sided Mann-Whitney
+    p < 0.05) and more runs in which tumor remains (relapse or persistence; one-sided Fisher exact
+    p < 0.05) with trogocytosis than without.
+    """
+    rows = []
+    for label, trog in (("no trogocytosis", False), ("trogocytosis", True)):
+        cfg = scene(antigens={"CD19": {"mean_density": 8000, "cv": 0.32, "negative_fraction": 0.0,
+                                       "loss_probability": 0.0}},
+                    car_t={"trogocytosis": {"enabled": trog}}, time=SHORT,
+                    dosing=[{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}])
+        for seed in seeds:
+            r = run(cfg, seed=seed)  # the last snapshot carries each cell's antigen density
+            rows.append({"arm": label, "seed": seed, "antigen_low_end": antigen_low_cells(r),
+                         "tumor_end": r.summary["final_tumor"], "remains": r.summary["final_tumor"] > 0,
+                         "escapes": r.summary.get("trogocytosis_escapes", 0),
+                         "fratricide": r.summary.get("fratricide_kills", 0), "peak_cart": r.summary["peak_cart"]})
+    data = pd.DataFrame(rows)
+    table = data.groupby("arm", sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
+    off, on = data[data["arm"] == "no trogocytosis"], data[data["arm"] == "trogocytosis"]
+    p_low = stats.mannwhitneyu(on["antigen_low_end"], off["antigen_low_end"], alternative="greater").pvalue
+    fisher = stats.fisher_exact([[on["remains"].sum(), (~on["remains"]).sum()],
+                                 [off["remains"].sum(), (~off["remains"]).sum()]], alternative="greater")
+    ok = bool(p_low < 0.05 and fisher.pvalue < 0.05)
+    fig, (ax, bx) = _fig(2, 4.5)
+    ax.bar(table["arm"], table["antigen_low_end"], color=["#88CCEE", "#AA4499"])
+    ax.set(ylabel=f"antigen-low tumor cells at day {NEW_BIOLOGY_DAYS} (mean)", title="Antigen-low escape")
+    bx.bar(table["arm"], table["remains"], color=["#88CCEE", "#AA4499"])
+    bx.set(ylabel=f"runs with tumor left at day {NEW_BIOLOGY_DAYS}", title="Relapse or persistence", ylim=(0, 1))
+    t = table.set_index("arm")
+    return Outcome(10, "", "Trogocytosis",
+                   "trogocytosis lowers tumor antigen density and raises antigen-low relapse (Hamieh et al. 2019)",
+                   ok,
+                   f"antigen-low tumor cells at day {NEW_BIOLOGY_DAYS}: {t.loc['trogocytosis', 'antigen_low_end']:.0f} with vs "
+                   f"{t.loc['no trogocytosis', 'antigen_low_end']:.0f} without trogocytosis (one-sided Mann-Whitney "
+                   f"p = {p_low:.3g} < 0.05); tumor left in {int(on['remains'].sum())} of {len(on)} vs "
+                   f"{int(off['remains'].sum())} of {len(off)} runs (one-sided Fisher exact p = {fisher.pvalue:.3g} "
+                   f"< 0.05); {t.loc['trogocytosis', 'escapes']:.0f} trogocytosis escapes and "
+                   f"{t.loc['trogocytosis', 'fratricide']:.0f} fratricide kills per run; antigen-low cells make "
+                   f"{on['antigen_low_end'].sum() / max(on['tumor_end'].sum(), 1):.0%} of the tumor left; peak "
+                   f"CAR-T {t.loc['trogocytosis', 'peak_cart']:.0f} with vs {t.loc['no trogocytosis', 'peak_cart']:.0f} "
+                   f"without (fratricide and fewer targets to expand on)", table, fig,
+                   {"p_low": p_low, "fisher_p": fisher.pvalue})
+
+
 #: Every check, by the label of the pattern (or part of a pattern) it tests.
 SCENARIOS: dict[str, Callable[[range], Outcome]] = {
     "1": dose_response, "2": kinetics, "3": antigen_escape, "4": dual_targeting, "5": toxicity,
-    "6a": infiltration, "6b": dish_vs_tissue,
+    "6a": infiltration, "6b": dish_vs_tissue, "7": cd4_cd8_ratio, "8": persistence,
+    "9": pd1_blockade, "10": trogocytosis,
 }
