@@ -369,20 +369,13 @@ class TumorPopulation(Population):
     def divide(self, slot: int, now: float) -> None:
         """The division rule of the event loop, in Python (numpy's generator; for tests).
 
-        Chemotherapy may kill the cell instead (``chemo_kill_p``), or IFN-γ arrest it (a new cycle
-        starts). Divide into a free neighbouring site, or become quiescent if there is none. In a stirred
+        Divide into a free neighbouring site, or become quiescent if there is none; with room,
+        chemotherapy may kill the cell instead (``chemo_kill_p``), or IFN-γ arrest it (a new cycle
+        starts). In a stirred
         tissue the daughter's site is drawn anywhere; if it is taken the division fails and the
         cell starts a new cycle (there are no neighbours to wait for).
         """
         x, y = int(self.x[slot]), int(self.y[slot])
-        if self.chemo_kill_p > 0 and self.rng.random() < self.chemo_kill_p:
-            self._tally[2] += 1
-            self._free_site(slot, now)
-            return
-        if self.p_arrest > 0 and self.exposed(np.array([slot]))[0] and self.rng.random() < self.p_arrest:
-            self._tally[3] += 1
-            self.schedule_next_event(slot, now)
-            return
         blocker = self.tissue.tcell if self.blocked_by_tcells else None
         site = self.space.daughter_site(self.layer, (x, y), self.rng, blocker)
         if site is None and self.space.kind == kernels.STIRRED:
@@ -397,6 +390,14 @@ class TumorPopulation(Population):
                 kernels.push(self.heap_time, self.heap_key, self.heap_meta,
                              now + self.rng.exponential(self.death_mean_min), slot,
                              int(self.event_gen[slot]), kernels.DIE)
+            return
+        if self.chemo_kill_p > 0 and self.rng.random() < self.chemo_kill_p:
+            self._tally[2] += 1
+            self._free_site(slot, now)
+            return
+        if self.p_arrest > 0 and self.exposed(np.array([slot]))[0] and self.rng.random() < self.p_arrest:
+            self._tally[3] += 1
+            self.schedule_next_event(slot, now)
             return
         nx, ny = site
         parent = self.antigen[slot].copy()

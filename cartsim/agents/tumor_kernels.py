@@ -208,8 +208,8 @@ def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, laye
     ``removed[:n_removed[0]]`` (slot, uid) of the dead; ``tally`` counts (divisions, deaths,
     chemotherapy kills, IFN-γ arrests).
 
-    Treatments and bystander effects act on a cell about to divide, before its daughter's site is
-    sought: chemotherapy kills it with probability ``p_chemo`` (a death like any other); else,
+    Treatments and bystander effects act on a cell about to divide once its daughter's site is
+    found (a contact-inhibited cell is not cycling, and is spared): chemotherapy kills it with probability ``p_chemo`` (a death like any other); else,
     where ``arrest_field`` (IFN-γ, pM) is at least ``arrest_threshold``, the division is arrested
     with probability ``p_arrest`` and the cell starts a new cycle. Each draws only when its
     probability is positive, so a run without them draws the same numbers as before.
@@ -229,19 +229,13 @@ def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, laye
         if gen != event_gen[slot] or not alive[slot]:
             continue  # the cell died, was killed or rescheduled since this was queued
         x0, y0 = pos[slot, 0], pos[slot, 1]
-        chemo_kill = kind == DIVIDE and p_chemo > 0.0 and uniform(rng) < p_chemo
-        if kind == DIE or chemo_kill:
+        if kind == DIE:
             removed[n_removed[0], 0] = slot
             removed[n_removed[0], 1] = uid[slot]
             n_removed[0] += 1
-            tally[2 if chemo_kill else 1] += 1
+            tally[1] += 1
             _free_site(slot, time, alive, pos, layer, blocks, free, counters, event_gen, died_at,
                        quiescent, heap_time, heap_key, meta, death_mean, k_shape, theta, growth_rate, rng)
-            continue
-        if p_arrest > 0.0 and arrest_field[x0, y0] >= arrest_threshold and uniform(rng) < p_arrest:
-            tally[3] += 1  # IFN-γ arrests the division: a new cycle starts
-            schedule(slot, time, gamma(rng, k_shape, theta), event_gen, heap_time, heap_key, meta,
-                     death_mean, rng)
             continue
         # division: where does the daughter go?
         tx, ty = -1, -1
@@ -277,6 +271,20 @@ def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, laye
                         tx, ty = cx, cy
                         break
                     pick -= 1
+        # a cell about to divide (with room) may be killed by chemotherapy or arrested by IFN-γ
+        if p_chemo > 0.0 and uniform(rng) < p_chemo:
+            removed[n_removed[0], 0] = slot
+            removed[n_removed[0], 1] = uid[slot]
+            n_removed[0] += 1
+            tally[2] += 1
+            _free_site(slot, time, alive, pos, layer, blocks, free, counters, event_gen, died_at,
+                       quiescent, heap_time, heap_key, meta, death_mean, k_shape, theta, growth_rate, rng)
+            continue
+        if p_arrest > 0.0 and arrest_field[x0, y0] >= arrest_threshold and uniform(rng) < p_arrest:
+            tally[3] += 1  # IFN-γ arrests the division: a new cycle starts
+            schedule(slot, time, gamma(rng, k_shape, theta), event_gen, heap_time, heap_key, meta,
+                     death_mean, rng)
+            continue
         # the daughter's slot
         if counters[N_FREE] > 0:
             counters[N_FREE] -= 1
