@@ -20,7 +20,7 @@ from cartsim.agents.kernel_random import integer, new_stream, uniform
 
 from .conftest import small_config
 
-REFERENCE_RULES = ("attack", "seek_targets", "move", "proliferate")
+REFERENCE_RULES = ("attack", "seek_targets", "move", "proliferate", "differentiate", "fratricide")
 
 
 def use_reference_rules(model: CarTModel) -> CarTModel:
@@ -168,9 +168,13 @@ def test_kernel_scans_agree_with_numpy_masks():
                           live[cart.death_at[live] <= now + 5e3])
 
 
-def outcomes(reference: bool):
-    cfg = small_config(time={"duration_days": 3, "record_every_h": 6}, tumor={"initial": {"cells": 300}},
-                       dosing=[{"day": 0.5, "cells": 12, "product": "CAR19", "route": "uniform"}])
+def outcomes(reference: bool, mechanisms: bool = False):
+    sections = {"tumor": {"initial": {"cells": 300}},
+                "dosing": [{"day": 0.5, "cells": 12, "product": "CAR19", "route": "uniform"}]}
+    if mechanisms:  # every T-cell mechanism on (tests/test_time_step.py), over 2 days
+        from .test_time_step import MECHANISMS
+        sections = MECHANISMS
+    cfg = small_config(time={"duration_days": 2 if mechanisms else 3, "record_every_h": 6}, **sections)
     rows = []
     for seed in range(200, 216):
         model = CarTModel(cfg, rng=seed)
@@ -178,14 +182,21 @@ def outcomes(reference: bool):
             use_reference_rules(model)
         model.run()
         c = model._census
-        rows.append((c["tumor_total"], c["kills_total"], c["cart_total"]))
+        row = [c["tumor_total"], c["kills_total"], c["cart_total"]]
+        if mechanisms:
+            row += [c["cart_pd1_positive"], c["trogocytosis_escapes_total"] + c["fratricide_total"]]
+        rows.append(row)
     return np.array(rows, dtype=float)
 
 
 @pytest.mark.slow
-def test_compiled_and_reference_engines_agree_over_seeds():
-    a, b = outcomes(reference=False), outcomes(reference=True)
-    for k, name in enumerate(["tumor at day 3", "kills by day 3", "CAR-T at day 3"]):
+@pytest.mark.parametrize("mechanisms", [False, True], ids=["default", "every-mechanism-on"])
+def test_compiled_and_reference_engines_agree_over_seeds(mechanisms):
+    a, b = outcomes(reference=False, mechanisms=mechanisms), outcomes(reference=True, mechanisms=mechanisms)
+    names = ["tumor at the end", "kills by the end", "CAR-T at the end"]
+    if mechanisms:
+        names += ["PD-1+ CAR-T at the end", "trogocytosis escapes + fratricide kills"]
+    for k, name in enumerate(names):
         p_mean = stats.ttest_ind(a[:, k], b[:, k], equal_var=False).pvalue
         p_dist = stats.ks_2samp(a[:, k], b[:, k]).pvalue
         assert p_mean > 0.01 and p_dist > 0.01, (
@@ -194,8 +205,12 @@ def test_compiled_and_reference_engines_agree_over_seeds():
         )
 
 
-def test_same_seed_same_run():
-    runs = [CarTModel(small_config(), rng=9) for _ in range(2)]
+@pytest.mark.parametrize("mechanisms", [False, True], ids=["default", "every-mechanism-on"])
+def test_same_seed_same_run(mechanisms):
+    from .test_time_step import MECHANISMS
+
+    cfg = small_config(**(MECHANISMS if mechanisms else {}))
+    runs = [CarTModel(cfg, rng=9) for _ in range(2)]
     for m in runs:
         m.run()
     a, b = (m.datacollector.get_model_vars_dataframe() for m in runs)

@@ -168,12 +168,13 @@ def test_resting_effectors_form_memory_at_the_formation_rate(rule):
     assert abs(life.mean() - cart.mean_memory_lifespan) < 4 * cart.mean_memory_lifespan / math.sqrt(formed)
 
 
-def test_memory_fraction_at_steady_state_matches_the_rates():
+@pytest.mark.parametrize("dt_min", [3.6, 0.9])  # the same analytic answer at both steps
+def test_memory_fraction_at_steady_state_matches_the_rates(dt_min):
     """Effectors enter at a constant rate S, die at 1/L_E and become memory at ε; memory cells die
     at 1/L_M. At steady state E = S/(1/L_E + ε) and M = ε·L_M·E, so the memory fraction is
     ε·L_M/(1 + ε·L_M) (2/3 here), and the count is S·L_E·(1 + ε·L_M)/(1 + ε·L_E)."""
     L_E, L_M, eps, S = 2.0, 4.0, 0.5, 240.0  # days, days, 1/day, cells/day
-    model = bare(6, tissue={"width": 60, "height": 60}, time={"duration_days": 40, "dt_min": 3.6},
+    model = bare(6, tissue={"width": 60, "height": 60}, time={"duration_days": 40, "dt_min": dt_min},
                  car_t={"lifespan_days": L_E, "memory": {"enabled": True, "formation_per_day": eps,
                                                          "lifespan_days": L_M}})
     cart, rng = model.cart, np.random.default_rng(6)
@@ -398,10 +399,10 @@ def test_carried_antigen_decays_with_its_half_life():
 @pytest.mark.parametrize("rule", ["fratricide", "fratricide_reference"])
 def test_a_cart_carrying_antigen_is_killed_by_its_neighbour(rule):
     """A carrier with one active neighbour (which binds it on contact: 5,000 carried CD19 is above
-    the threshold) dies within a step with the neighbour's k/(k + k_off)."""
+    the threshold) dies within a step with 1 - exp(-k·dt), k the neighbour's kill rate."""
     killed, n = 0, 0
     for seed in range(4):
-        model = bare(seed, car_t={"trogocytosis": TROG, "kill_rate_per_h": 1.0, "detach_rate_per_h": 1.0})
+        model = bare(seed, car_t={"trogocytosis": TROG, "kill_rate_per_h": 12.0, "detach_rate_per_h": 1.0})
         cart = model.cart
         carriers = []
         for x in range(1, 39, 4):
@@ -416,8 +417,8 @@ def test_a_cart_carrying_antigen_is_killed_by_its_neighbour(rule):
         n += len(carriers)
         assert cart.fratricide_total == int(dead.sum())
         assert (model.tissue.tcell[cart.x[np.array(carriers)[dead]], cart.y[np.array(carriers)[dead]]] == -1).all()
-    assert cart.p_kill_given_bound[NO_SUBSET] == pytest.approx(0.5)
-    assert within(killed, n, 0.5)
+    p = 1 - math.exp(-12.0 / 60 * model.dt)
+    assert within(killed, n, p)
 
 
 def test_without_fratricide_carriers_live_on():
@@ -437,3 +438,29 @@ def test_trogocytosis_mistakes_name_the_field():
         small_config(car_t={"trogocytosis": {"fratricde": False}})
     with pytest.raises(ConfigError, match="car_t.trogocytosis.enabled: the well-mixed mode"):
         small_config(space="well_mixed", car_t={"trogocytosis": {"enabled": True}})
+
+
+# ----------------------------------------------------------------------------- the command line
+def test_every_mechanism_is_reached_from_the_command_line(tmp_path):
+    """``--set`` switches the mechanisms on in a shipped experiment; the summary reports them."""
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import CONFIGS, ROOT
+
+    out = tmp_path / "run"
+    sets = ["time.duration_days=3", "treatments.0.duration_days=2", "dosing.0.cd4_fraction=0.5",
+            "car_t.memory.enabled=true", "car_t.trogocytosis.enabled=true", "car_t.pd1.induction_per_h=0.5"]
+    r = subprocess.run([sys.executable, "-m", "cartsim.cli", "run", str(CONFIGS / "pd1_blockade.yaml"), "--out",
+                        str(out), "--quiet", "--no-plots", *(a for s in sets for a in ("--set", s))],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("cd4_fraction_end", "memory_fraction_end", "pd1_positive_fraction_end", "trogocytosis_escapes",
+                "fratricide_kills"):
+        assert key in summary, key
+    assert summary["peak_pd1_positive_fraction"] > 0
+    r = subprocess.run([sys.executable, "-m", "cartsim.cli", "run", str(CONFIGS / "pd1_blockade.yaml"),
+                        "--set", "car_t.pd1.enabled=false"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and "treatments[0]: an anti_pd1 treatment blocks PD-1, which is off" in r.stderr

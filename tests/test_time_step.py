@@ -13,26 +13,50 @@ from .conftest import small_config
 SEEDS = range(100, 116)
 
 
-def outcomes(dt_min):
-    cfg = small_config(
-        time={"duration_days": 3, "record_every_h": 6, "dt_min": dt_min},
-        tumor={"initial": {"cells": 300}},
-        dosing=[{"day": 0.5, "cells": 12, "product": "CAR19", "route": "uniform"}],
-    )
+#: every T-cell mechanism that is off by default, switched on (CD4/CD8 doses, memory, PD-1 with a
+#: blockade, trogocytosis with fratricide), with rates that make each matter within 3 days
+MECHANISMS = {
+    "antigens": {"CD19": {"mean_density": 8000.0}},
+    "car_t": {"activation_window_h": 6.0, "memory": {"enabled": True, "formation_per_day": 20.0},
+              "pd1": {"enabled": True, "induction_per_h": 0.5, "inhibited_kill_fraction": 0.2},
+              "trogocytosis": {"enabled": True, "fraction_per_engagement": 0.15}},
+    "tumor": {"initial": {"cells": 300}, "pdl1": {"base_per_cell": 10000.0}},
+    "treatments": [{"kind": "anti_pd1", "day": 1.0, "duration_days": 1.0, "blockade": 0.5}],
+    "dosing": [{"day": 0.5, "cells": 24, "product": "CAR19", "route": "edge", "cd4_fraction": 0.5}],
+}
+
+
+def outcomes(dt_min, mechanisms=False):
+    sections = {"tumor": {"initial": {"cells": 300}},
+                "dosing": [{"day": 0.5, "cells": 12, "product": "CAR19", "route": "uniform"}]}
+    if mechanisms:
+        sections = MECHANISMS
+    # the mechanisms' runs cost about three times as much: 2 days of them (the peak comes by then)
+    days = 2 if mechanisms else 3
+    cfg = small_config(time={"duration_days": days, "record_every_h": 6, "dt_min": dt_min}, **sections)
     rows = []
     for seed in SEEDS:
         r = run(cfg, seed=seed, snapshots=False)
-        mid = r.timeseries.set_index("day").loc[1.5]
-        rows.append((mid["tumor_total"], mid["kills_total"], r.summary["peak_cart"], r.summary["peak_IL6_pM"]))
+        ts = r.timeseries.set_index("day")
+        mid = ts.loc[1.5]
+        row = [mid["tumor_total"], mid["kills_total"], r.summary["peak_cart"], r.summary["peak_IL6_pM"]]
+        if mechanisms:
+            row += [ts["cart_memory"].max(), mid["cart_pd1_positive"], mid["cart_cd4"],
+                    r.summary["trogocytosis_escapes"] + r.summary["fratricide_kills"]]
+        rows.append(row)
     return np.array(rows, dtype=float)
 
 
 @pytest.mark.slow
-def test_outcomes_agree_at_two_step_sizes():
-    auto = CarTModel(small_config()).dt
+@pytest.mark.parametrize("mechanisms", [False, True], ids=["default", "every-mechanism-on"])
+def test_outcomes_agree_at_two_step_sizes(mechanisms):
+    auto = CarTModel(small_config(**(MECHANISMS if mechanisms else {}))).dt
     fine = auto / 4
-    a, b = outcomes(None), outcomes(fine)
+    a, b = outcomes(None, mechanisms), outcomes(fine, mechanisms)
     names = ["tumor at day 1.5", "kills by day 1.5", "peak CAR-T", "peak IL-6"]
+    if mechanisms:
+        names += ["peak memory CAR-T", "PD-1+ CAR-T at day 1.5", "CD4 CAR-T at day 1.5",
+                  "trogocytosis escapes + fratricide kills"]
     for k, name in enumerate(names):
         # the same distribution: neither the means (Welch) nor the shapes (Kolmogorov-Smirnov)
         # differ detectably between 16 and 16 replicates; the fixed seeds make this repeatable

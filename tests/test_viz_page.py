@@ -232,3 +232,20 @@ def test_page_from_a_file_shows_its_tissue_size():
     assert tissue_image(rc).shape[:2] == (120, 120)
     assert rc.find(v.Select, label="Tumor type").widget.v_model == "liquid"
     assert rc.find(v.Select, label="CAR design (targets)").widget.items == ["CD19"]
+
+
+def test_page_switches_the_t_cell_mechanisms():
+    """The CD4:CD8 menu and the mechanism switches start at the config's values (so the first model
+    is the config's) and set the config when changed."""
+    base = page_config()
+    params = model_params(base)
+    assert params["cd4_cd8"]["value"] == "no subsets"
+    assert [params[k]["value"] for k in ("memory", "pd1", "trogocytosis")] == [False, False, False]
+    first = initial_kwargs(params)
+    assert PageModel(**first).config == base
+    m = PageModel(base, rng=1, cd4_cd8="1 CD4 : 1 CD8", memory=True, pd1=True, trogocytosis=True)
+    assert m.config.dosing[0].cd4_fraction == 0.5
+    assert m.config.car_t.memory.enabled and m.config.car_t.pd1.enabled and m.config.car_t.trogocytosis.enabled
+    for _ in range(3):
+        m.step()
+    assert "cart_memory" in m._census and "cart_cd4" in m._census

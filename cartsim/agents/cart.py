@@ -133,9 +133,8 @@ class CarTPopulation(Population):
         self.targets_mask = np.zeros((len(designs), len(config.antigens)), dtype=bool)
         for i, d in enumerate(designs):
             self.targets_mask[i, list(d.antigen_index)] = True
-        # a binding that ends in a kill, by subset: k/(k + k_off)
-        ends = self.p_kill_by[:, 0] + self.p_detach_by[:, 0]
-        self.p_kill_given_bound = np.divide(self.p_kill_by[:, 0], ends, out=np.zeros(3), where=ends > 0)
+        # kill rate (1/min) by subset, for fratricide
+        self.kill_rate_by = np.array([rates.per_minute(b["kill_rate_per_h"]) for b in by_subset])
         self._bound = np.zeros(0, dtype=np.int64)  # seek_targets(): the cells that bound, in order
         self.trogocytosis_escapes = 0  # tumor cells no product binds any more, after trogocytosis
         self.fratricide_total = 0
@@ -396,12 +395,12 @@ class CarTPopulation(Population):
         carriers = np.flatnonzero(self.alive[:n] & (self.carried[:n] > 0).any(axis=1))
         if carriers.size == 0:
             return 0
-        bind_p = np.zeros((self.alive.size, len(self.designs)))
-        bind_p[carriers] = np.column_stack([d.binding_per_step(self.carried[carriers], self.hop_rate, self.dt)
-                                            for d in self.designs])
+        encounter_p = np.zeros((self.alive.size, len(self.designs)))
+        encounter_p[carriers] = np.column_stack([d.encounter_probability(self.carried[carriers])
+                                                 for d in self.designs])
         victims = kernels.fratricide(self.alive, self.state, self.memory, self.pos, self.product, self.subset,
-                                     self.kills, self.last_stimulated, bind_p, carriers, self.layer,
-                                     self.max_kills, self.p_kill_given_bound, now, self.stream)
+                                     self.kills, self.last_stimulated, encounter_p, carriers, self.layer,
+                                     self.max_kills, self.kill_rate_by, self.dt, now, self.stream)
         for slot in victims.tolist():
             self.release(slot)
         self._left(self.x[victims], self.y[victims], now)
@@ -418,8 +417,8 @@ class CarTPopulation(Population):
         if not self.fratricide_on:
             return 0
         carriers = np.flatnonzero(self.alive[:n] & (self.carried[:n] > 0).any(axis=1))
-        bind_p = {d: self.designs[d].binding_per_step(self.carried[carriers], self.hop_rate, self.dt)
-                  for d in range(len(self.designs))}
+        encounter_p = {d: self.designs[d].encounter_probability(self.carried[carriers])
+                       for d in range(len(self.designs))}
         killed = 0
         for i in self.rng.permutation(carriers.size).tolist():
             v = int(carriers[i])
@@ -430,8 +429,9 @@ class CarTPopulation(Population):
                 s = int(self.layer[x + dx, y + dy])
                 if s < 0 or not self.alive[s] or self.state[s] != ACTIVE or self.memory[s]:
                     continue
-                p = bind_p[int(self.product[s])][i] * self.p_kill_given_bound[self.subset[s]]
-                if p > 0 and self.rng.random() < p:
+                # a contact that binds kills at the neighbour's kill rate (cartsim.rates)
+                hazard = self.kill_rate_by[self.subset[s]] * encounter_p[int(self.product[s])][i]
+                if hazard > 0 and self.rng.random() < rates.hazard_probability(hazard, self.dt):
                     self.release(v)
                     self.kills[s] += 1
                     self.last_stimulated[s] = now

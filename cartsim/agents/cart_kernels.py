@@ -308,16 +308,17 @@ def differentiate(alive, state, memory, last_stimulated, death_at, n, now, windo
 
 
 @njit(cache=True)
-def fratricide(alive, state, memory, pos, product, subset, kills, last_stimulated, carried_bind_p, carriers,
-               tcell_layer, max_kills, p_kill_given_bound, now, rng):
-    """CAR-T carrying antigen (``carriers``) are bound and killed by active effector neighbours.
+def fratricide(alive, state, memory, pos, product, subset, kills, last_stimulated, carried_encounter_p,
+               carriers, tcell_layer, max_kills, kill_rate, dt, now, rng):
+    """CAR-T carrying antigen (``carriers``) are killed by the active effectors around them.
 
     For each carrier (in random order) and each active, non-memory CAR-T on the 8 sites around
-    it, one draw: the neighbour binds with the carrier's per-step binding probability for the
-    neighbour's product (``carried_bind_p``) and the engagement ends in a kill with
-    ``p_kill_given_bound`` (the killer's subset: k/(k + k_off)). The first success kills the
-    carrier; the killer counts a kill and is stimulated. Returns the killed carriers (the caller
-    frees their slots).
+    it, one draw: the neighbour kills the carrier within the step with probability
+    ``1 - exp(-k·P·dt)``, ``k`` the kill rate (1/min) of the neighbour's subset and ``P`` the
+    probability that a contact with the carrier's antigen binds the neighbour's CAR
+    (``carried_encounter_p``, by product): a contact that binds kills at the kill rate. The first
+    success kills the carrier; the killer counts a kill and is stimulated. Returns the killed
+    carriers (the caller frees their slots).
     """
     width, height = tcell_layer.shape
     _shuffle(carriers, rng)
@@ -335,8 +336,8 @@ def fratricide(alive, state, memory, pos, product, subset, kills, last_stimulate
             s = tcell_layer[cx, cy]
             if s < 0 or not alive[s] or state[s] != ACTIVE or memory[s]:
                 continue
-            p = carried_bind_p[v, product[s]] * p_kill_given_bound[subset[s]]
-            if p > 0.0 and uniform(rng) < p:
+            hazard = kill_rate[subset[s]] * carried_encounter_p[v, product[s]]
+            if hazard > 0.0 and uniform(rng) < -np.expm1(-hazard * dt):
                 alive[v] = False  # the caller releases the slot
                 victims[nv] = v
                 nv += 1

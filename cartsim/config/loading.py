@@ -262,6 +262,10 @@ SHORTCUTS: dict[str, str] = {
     "kill_rate_per_h": "car_t.kill_rate_per_h",
     "width": "tissue.width",
     "height": "tissue.height",
+    "cd4_fraction": "dosing.0.cd4_fraction",
+    "memory": "car_t.memory.enabled",
+    "pd1": "car_t.pd1.enabled",
+    "trogocytosis": "car_t.trogocytosis.enabled",
 }
 
 

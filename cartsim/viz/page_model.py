@@ -7,7 +7,7 @@ from typing import Any
 
 from cartsim.config import ConfigError, ExperimentConfig
 from cartsim.model import CarTModel, resolve_config
-from cartsim.viz.page_params import TUMOR_KINDS, entry_route, product_for_design
+from cartsim.viz.page_params import CD4_CD8_RATIOS, TUMOR_KINDS, entry_route, product_for_design
 
 
 class PageModel(CarTModel):
@@ -21,6 +21,8 @@ class PageModel(CarTModel):
             infusion.
         tumor_kind: ``"solid"`` (a nodule) or ``"liquid"`` (scattered cells); also sets how
             the first infusion enters (:func:`~cartsim.viz.page_params.entry_route`).
+        cd4_cd8: a CD4:CD8 menu label (:data:`~cartsim.viz.page_params.CD4_CD8_RATIOS`); sets the
+            first infusion's ``cd4_fraction`` (a label not in the menu keeps the config's value).
         scenario: accepted for Mesa's Reset and ignored.
         **params: any other :class:`~cartsim.CarTModel` keyword parameter (``dose``, ...).
 
@@ -35,6 +37,7 @@ class PageModel(CarTModel):
         rng=None,
         car_design: str | None = None,
         tumor_kind: str | None = None,
+        cd4_cd8: str | None = None,
         scenario=None,
         **params: Any,
     ):
@@ -50,5 +53,7 @@ class PageModel(CarTModel):
             params["tumor_type"] = TUMOR_KINDS[tumor_kind]
             if base.dosing:
                 params["route"] = entry_route(tumor_kind, base.dosing[0].route)
+        if cd4_cd8 in CD4_CD8_RATIOS and base.dosing:
+            params["cd4_fraction"] = CD4_CD8_RATIOS[cd4_cd8]
         super().__init__(base, rng=rng, **params)
         self.seed_used = base.seed if rng is None else rng  # shown on the page

@@ -118,6 +118,21 @@ def tumor_kind(config: ExperimentConfig) -> str:
     return "liquid" if config.tumor.initial.type == "dispersed" else "solid"
 
 
+#: The page's CD4:CD8 menu: label -> the first infusion's ``cd4_fraction`` (None: no subsets).
+CD4_CD8_RATIOS: dict[str, float | None] = {
+    "no subsets": None, "all CD8": 0.0, "1 CD4 : 3 CD8": 0.25, "1 CD4 : 1 CD8": 0.5,
+    "3 CD4 : 1 CD8": 0.75, "all CD4": 1.0,
+}
+
+
+def cd4_cd8_label(fraction: float | None) -> str:
+    """The CD4:CD8 menu label of a dose's ``cd4_fraction`` (another fraction is shown as it is)."""
+    for label, f in CD4_CD8_RATIOS.items():
+        if f == fraction:
+            return label
+    return f"CD4 fraction {fraction:g}"
+
+
 def _slider(kind: str, label: str, value: float, lo: float, hi: float, step: float) -> dict:
     # Widen the range when the experiment's own value lies outside the classroom range.
     return {"type": kind, "label": label, "value": value, "min": min(lo, value),
@@ -153,6 +168,14 @@ def model_params(config: ExperimentConfig) -> dict[str, Any]:
                                    config.car_t.kill_rate_per_h, 0.1, 10.0, 0.1),
         "tumor_kind": {"type": "Select", "label": "Tumor type", "value": tumor_kind(config),
                        "values": list(TUMOR_KINDS)},
+        "cd4_cd8": {"type": "Select", "label": "CD4:CD8 ratio of the dose",
+                    "value": cd4_cd8_label(dose.cd4_fraction),
+                    "values": list(dict.fromkeys([*CD4_CD8_RATIOS, cd4_cd8_label(dose.cd4_fraction)]))},
+        "memory": {"type": "Checkbox", "label": "Memory CAR-T (long persistence)",
+                   "value": config.car_t.memory.enabled},
+        "pd1": {"type": "Checkbox", "label": "PD-1 / PD-L1 suppression", "value": config.car_t.pd1.enabled},
+        "trogocytosis": {"type": "Checkbox", "label": "Trogocytosis (antigen taken, fratricide)",
+                         "value": config.car_t.trogocytosis.enabled},
     }
 
 
