@@ -282,3 +282,58 @@ def test_defaults_add_no_columns_and_no_treatment():
     assert not {"chemo_kills_total", "radiation_kills_total", "bystander_deaths_total", "ifng_arrests_total",
                 "anti_pd1_blockade"} & set(cols)
     assert not model.treatments.scheduled and not model.treatments.fields_read
+
+
+# ----------------------------------------------------------------------------- every mechanism on
+def every_mechanism() -> dict:
+    """Every mechanism that is off by default switched on: the T-cell ones (tests/test_time_step.py)
+    and lymphodepletion, chemotherapy, radiation, IFN-γ bystander effects and an armored payload,
+    with rates that make each matter within 2 days."""
+    from .test_time_step import MECHANISMS
+
+    m = {k: (dict(v) if isinstance(v, dict) else list(v)) for k, v in MECHANISMS.items()}
+    m["tumor"] = {**m["tumor"], "ifng_bystander": {"enabled": True, "threshold_pM": 1.0, "arrest_probability": 0.5,
+                                                   "death_rate_per_day": 0.5, "antigen_fold": 1.5}}
+    m["cytokines"] = IL12
+    m["products"] = [{"name": "CAR19", "targets": ["CD19"], "armored": {**ARMORED, "threshold_pM": 0.1}}]
+    m["treatments"] = [*m["treatments"],
+                       {"kind": "lymphodepletion", "day": 0.0, "duration_days": 2.0, "homeostatic_division_per_day": 1.0},
+                       {"kind": "chemotherapy", "day": 0.5, "duration_days": 1.5, "kill_probability": 0.5,
+                        "half_life_h": 12.0},
+                       {"kind": "radiation", "day": 1.0, "dose_Gy": 2.0, "region": [225.0, 225.0, 150.0]}]
+    return m
+
+
+def therapy_outcomes(dt_min, seeds) -> np.ndarray:
+    cfg = small_config(time={"duration_days": 2, "record_every_h": 6, "dt_min": dt_min}, **every_mechanism())
+    rows = []
+    for seed in seeds:
+        r = run(cfg, seed=seed, snapshots=False)
+        mid = r.timeseries.set_index("day").loc[1.5]
+        rows.append([mid["tumor_total"], mid["kills_total"], r.summary["peak_cart"], r.summary["chemo_kills"],
+                     r.summary["radiation_kills"], r.summary["bystander_deaths"], r.summary["ifng_arrests"]])
+    return np.array(rows, dtype=float)
+
+
+@pytest.mark.slow
+def test_outcomes_agree_at_two_step_sizes_with_every_mechanism_on():
+    from scipy import stats
+
+    auto = CarTModel(small_config(**every_mechanism())).dt
+    seeds = range(300, 316)
+    a, b = therapy_outcomes(None, seeds), therapy_outcomes(auto / 4, seeds)
+    names = ["tumor at day 1.5", "kills by day 1.5", "peak CAR-T", "chemotherapy kills", "radiation kills",
+             "bystander deaths", "IFN-γ arrests"]
+    for k, name in enumerate(names):
+        assert a[:, k].max() > 0, f"{name}: the mechanism never acted"
+        p_mean = stats.ttest_ind(a[:, k], b[:, k], equal_var=False).pvalue
+        p_dist = stats.ks_2samp(a[:, k], b[:, k]).pvalue
+        assert p_mean > 0.01 and p_dist > 0.01, (
+            f"{name}: dt={auto:.2f} min gives {a[:, k].mean():.1f} ± {a[:, k].std():.1f}, dt={auto / 4:.2f} min "
+            f"gives {b[:, k].mean():.1f} ± {b[:, k].std():.1f} (Welch p={p_mean:.3g}, KS p={p_dist:.3g})")
+
+
+def test_same_seed_same_run_with_every_mechanism_on():
+    cfg = small_config(time={"duration_days": 2}, **every_mechanism())
+    a, b = (run(cfg, seed=4, snapshots=False).timeseries for _ in range(2))
+    assert a.equals(b) and a["radiation_kills_total"].iloc[-1] > 0
