@@ -143,8 +143,8 @@ class CarTPopulation(Population):
         self.chemotaxis = c.chemotaxis
         #: extra division rate (1/min) of every effector after lymphodepletion (set by the model)
         self.homeostatic_rate = 0.0
-        #: armored products: (product index, payload cytokine, molecules/cell/min)
-        self.payloads = [(i, p.armored.cytokine, p.armored.secretion_per_activated_cell_per_min)
+        #: armored products: (product index, payload cytokine, molecules/cell/min, inducible)
+        self.payloads = [(i, p.armored.cytokine, p.armored.secretion_per_activated_cell_per_min, p.armored.inducible)
                          for i, p in enumerate(config.products) if p.armored is not None]
         self.kills_total = 0
         self._claimed = np.zeros(0, dtype=np.int64)  # attack(): tumor slots taken this step, by stamp
@@ -563,11 +563,15 @@ class CarTPopulation(Population):
                         cytokines.deposit(name, self.x[cells], self.y[cells], rate * dt)
 
     def secrete_payload(self, cytokines, now: float, dt: float) -> None:
-        """Activated cells of an armored product release its payload cytokine over ``dt`` minutes."""
+        """Cells of an armored product release its payload cytokine over ``dt`` minutes: the activated
+        ones (an inducible payload), or every live effector that is not exhausted (a constitutive one)."""
         if not self.payloads:
             return
-        secreting = self.activated_slots(now)
-        for product, name, rate in self.payloads:
+        activated = self.activated_slots(now)
+        live = self.live_slots()
+        effectors = live[(self.state[live] != EXHAUSTED) & ~self.memory[live]]
+        for product, name, rate, inducible in self.payloads:
+            secreting = activated if inducible else effectors
             cells = secreting[self.product[secreting] == product]
             cytokines.deposit(name, self.x[cells], self.y[cells], rate * dt)
 

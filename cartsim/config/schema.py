@@ -275,6 +275,12 @@ class ArmoredConfig(Section):
         "et al. 2011)",
         ge=0, le=1e7,
     )
+    inducible: bool = P(
+        True, "-",
+        "true: secreted only by activated cells (an NFAT-inducible payload, released where the CAR "
+        "engages: Chmielewski et al. 2011); false: by every live effector of the product (constitutive "
+        "IL-12: Yeku et al. 2017, Sci Rep 7:10541)",
+    )
     threshold_pM: float = P(
         1.0, "pM",
         "payload concentration above which bystander killing acts; assumed (IL-12 acts at pM: "
@@ -282,9 +288,10 @@ class ArmoredConfig(Section):
         ge=0, le=1e6,
     )
     bystander_kill_rate_per_day: float = P(
-        0.5, "1/day",
-        "death rate of tumor cells of any antigen where the payload is above threshold; assumed: "
-        "IL-12 TRUCKs eliminated antigen-negative tumors within about two weeks (Chmielewski et al. 2011)",
+        1.0, "1/day",
+        "death rate of tumor cells of any antigen where the payload is above threshold; assumed (a day "
+        "on average): IL-12 TRUCKs eliminated antigen-negative tumor cells within about two weeks "
+        "(Chmielewski et al. 2011)",
         ge=0, le=100,
     )
 
