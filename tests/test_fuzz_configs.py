@@ -242,14 +242,14 @@ def assert_clean(code: int, err: str, touched: list[str], what: str) -> None:
 
 def shortened(config: ExperimentConfig) -> dict:
     """``config`` cut to two records of at most :data:`RUN_STEPS` internal steps in all, with
-    infusions and snapshots due later moved to its end."""
+    infusions, treatments and snapshots due later moved to its end."""
     data = config.model_dump(mode="json")
     record_h = min(config.time.record_every_h, 6.0)
     if config.space != "well_mixed":
         record_h = min(record_h, RUN_STEPS / 2 * run_cost(config).dt_min / 60)
     days = min(config.time.duration_days, 2 * record_h / 24)
     data["time"].update(duration_days=days, record_every_h=record_h)
-    for dose in data["dosing"]:
+    for dose in [*data["dosing"], *data.get("treatments", [])]:  # infusions and other treatments
         dose["day"] = min(dose["day"], days)
     data["time"]["snapshot_days"] = [min(d, days) for d in data["time"]["snapshot_days"]]
     return data
