@@ -651,9 +651,9 @@ def trogocytosis(seeds: range) -> Outcome:
                    f"{int(off['remains'].sum())} of {len(off)} runs (one-sided Fisher exact p = {fisher.pvalue:.3g} "
                    f"< 0.05); {t.loc['trogocytosis', 'escapes']:.0f} trogocytosis escapes and "
                    f"{t.loc['trogocytosis', 'fratricide']:.0f} fratricide kills per run; antigen-low cells make "
-                   f"{on['antigen_low_end'].sum() / max(on['tumor_end'].sum(), 1):.0%} of the tumor left (fratricide "
-                   f"also thins the CAR-T, peak {t.loc['trogocytosis', 'peak_cart']:.0f} vs "
-                   f"{t.loc['no trogocytosis', 'peak_cart']:.0f}, so antigen-positive cells remain too)", table, fig,
+                   f"{on['antigen_low_end'].sum() / max(on['tumor_end'].sum(), 1):.0%} of the tumor left; peak "
+                   f"CAR-T {t.loc['trogocytosis', 'peak_cart']:.0f} with vs {t.loc['no trogocytosis', 'peak_cart']:.0f} "
+                   f"without (fratricide and fewer targets to expand on)", table, fig,
                    {"p_low": p_low, "fisher_p": fisher.pvalue})
 
 
