@@ -41,9 +41,9 @@ from cartsim.config import ConfigError, ExperimentConfig, apply_overrides, parse
 from cartsim.config.feasibility import time_step_min
 from cartsim.config.loading import read_yaml
 from cartsim.environment.cytokines import PROLIFERATION_CYTOKINE, CytokineFields
-from cartsim.treatments import Treatments
 from cartsim.environment.tissue import Tissue
 from cartsim.snapshot import Snapshot
+from cartsim.treatments import Treatments
 
 
 def resolve_config(config: ExperimentConfig | dict | str | Path | None, params: dict[str, Any]) -> ExperimentConfig:

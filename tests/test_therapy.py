@@ -235,6 +235,19 @@ def test_activated_armored_cart_secrete_their_payload_and_plain_ones_do_not():
     assert model.cytokines.pending["IL12"][[8, 10], 5].tolist() == [0.0, 0.0]
 
 
+def test_a_constitutive_payload_is_secreted_by_every_effector_but_not_by_exhausted_or_memory_cells():
+    cfg = small_config(dosing=[], tumor={"initial": {"cells": 1}}, cytokines=IL12, car_t={"memory": {"enabled": True}},
+                       products=[{"name": "CAR19", "targets": ["CD19"], "armored": {**ARMORED, "inducible": False}}])
+    model = CarTModel(cfg, rng=1)
+    cart = model.cart
+    resting = [cart.add(x, 5, 0, 0.0) for x in (2, 4)]  # never stimulated: still secreting
+    cart.add(6, 5, 0, 0.0, kills=cart.max_kills)  # exhausted
+    cart.memory[cart.add(8, 5, 0, 0.0)] = True  # a memory cell
+    cart.secrete_payload(model.cytokines, 1.0, 2.0)
+    assert model.cytokines.released["IL12"] == pytest.approx(200.0 * 2.0 * len(resting))
+    assert model.cytokines.pending["IL12"][[2, 4, 6, 8], 5].tolist() == [400.0, 400.0, 0.0, 0.0]
+
+
 def test_an_armored_payload_kills_antigen_negative_cells_near_the_cart():
     cfg = small_config(tissue={"width": 40, "height": 40}, cytokines=IL12, time={"duration_days": 4},
                        antigens={"CD19": {"negative_fraction": 0.5, "loss_probability": 0.0}},
