@@ -204,6 +204,9 @@ def test_ifng_raises_the_antigen_the_car_sees_on_exposed_cells():
     tripled = t.binding_probabilities(np.array([[6000.0]]))[0, 0]
     assert t.bind_p[slots[0], 0] == pytest.approx(tripled) and t.bind_p[slots[1], 0] == pytest.approx(plain)
     assert tripled > plain
+    field[3, 2], field[4, 2] = 0.0, 20.0  # the IFN-γ moves: the first cell is seen as it is again
+    t.sense_ifng(field)
+    assert t.bind_p[slots[0], 0] == pytest.approx(plain) and t.bind_p[slots[1], 0] == pytest.approx(tripled)
 
 
 def test_the_model_hands_ifng_to_the_tumor_and_counts_bystander_outcomes():

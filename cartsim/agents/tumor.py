@@ -78,6 +78,7 @@ class TumorPopulation(Population):
         "bind_p": (np.float64, (0,), 0.0),  # per-step binding probability by product
         "quiescent": (np.bool_, (), False),
         "event_gen": (np.int64, (), 0),  # invalidates queued events of a removed/reset cell
+        "seen_exposed": (np.bool_, (), False),  # bind_p counts the IFN-γ antigen fold (ifng_bystander)
     }
 
     def __init__(self, model, tissue, config, designs, dt_min: float, hop_rate_per_min: float):
@@ -215,7 +216,9 @@ class TumorPopulation(Population):
         that sense IFN-γ now are seen with their densities times the fold.
         """
         if self.antigen_fold != 1.0 and slots is not None:
-            densities = densities * np.where(self.exposed(slots), self.antigen_fold, 1.0)[:, None]
+            exposed = self.exposed(slots)
+            self.seen_exposed[slots] = exposed
+            densities = densities * np.where(exposed, self.antigen_fold, 1.0)[:, None]
         return np.column_stack([d.binding_per_step(densities, self.hop_rate_per_min, self.dt_min)
                                 for d in self.designs])
 
@@ -227,12 +230,14 @@ class TumorPopulation(Population):
         return self.ifng_pM[self.x[slots], self.y[slots]] >= self.bystander.threshold_pM
 
     def sense_ifng(self, field_pM: np.ndarray) -> None:
-        """The sensed cytokine has changed (pM): with an antigen fold, refresh every live cell's binding."""
+        """The sensed cytokine has changed (pM): with an antigen fold, refresh the binding of the
+        cells whose exposure changed."""
         self.ifng_pM = field_pM
         if self.antigen_fold != 1.0:
             live = self.live_slots()
-            if live.size:
-                self.bind_p[live] = self.binding_probabilities(self.antigen[live], live)
+            changed = live[self.exposed(live) != self.seen_exposed[live]]
+            if changed.size:
+                self.bind_p[changed] = self.binding_probabilities(self.antigen[changed], changed)
 
     def die_where_exposed(self, field_pM: np.ndarray, threshold_pM: float, p_die: float, now: float,
                           reference: bool = False) -> int:
