@@ -249,7 +249,7 @@ def shortened(config: ExperimentConfig) -> dict:
         record_h = min(record_h, RUN_STEPS / 2 * run_cost(config).dt_min / 60)
     days = min(config.time.duration_days, 2 * record_h / 24)
     data["time"].update(duration_days=days, record_every_h=record_h)
-    for dose in [*data["dosing"], *data.get("treatments", [])]:  # infusions and other treatments
+    for dose in [*data["dosing"], *data["treatments"]]:
         dose["day"] = min(dose["day"], days)
     data["time"]["snapshot_days"] = [min(d, days) for d in data["time"]["snapshot_days"]]
     return data

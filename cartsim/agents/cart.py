@@ -16,6 +16,13 @@ activation but start with no kills, as in CARCADE (Prybutok et al. 2022), so ``m
 each cell and ``max_divisions`` limits each lineage. Each cell dies after an exponentially
 distributed lifespan. Whole populations move and interact in bulk numpy operations; Python runs
 only per event (a kill, a division, a death).
+
+Mechanisms that are off by default (``docs/model.md`` §7.12-7.15): cells of a dose with a CD4:CD8
+ratio are CD4 or CD8, each subset with its own kill rate, division time, lifespan and secretion
+(``subset``); resting effectors become memory cells, re-activated by antigen (``memory``); engaged
+cells turn PD-1+, and a PD-1+ cell's engagement of a PD-L1+ tumor cell may be inhibited (``pd1``,
+``inhibited``); each binding takes antigen from the target, which the cell carries and for which
+other CAR-T may kill it (``carried``, fratricide).
 """
 
 from __future__ import annotations
@@ -128,7 +135,6 @@ class CarTPopulation(Population):
         self.trogocytosis_fraction = trog.fraction_per_engagement
         self.fratricide_on = trog.enabled and trog.fratricide
         self.carried_decay = math.exp(-math.log(2.0) * dt_min / (trog.carried_half_life_h * rates.MINUTES_PER_HOUR))
-        self.hop_rate_per_min = self.hop_rate
         # the antigens each product's CAR binds (and takes by trogocytosis)
         self.targets_mask = np.zeros((len(designs), len(config.antigens)), dtype=bool)
         for i, d in enumerate(designs):
