@@ -22,7 +22,9 @@ ratio are CD4 or CD8, each subset with its own kill rate, division time, lifespa
 (``subset``); resting effectors become memory cells, re-activated by antigen (``memory``); engaged
 cells turn PD-1+, and a PD-1+ cell's engagement of a PD-L1+ tumor cell may be inhibited (``pd1``,
 ``inhibited``); each binding takes antigen from the target, which the cell carries and for which
-other CAR-T may kill it (``carried``, fratricide).
+other CAR-T may kill it (``carried``, fratricide). Combination therapy (§7.17-7.18): after
+lymphodepletion every effector divides at an extra homeostatic rate (``homeostatic_rate``), and
+cells of an armored product secrete its payload cytokine (:meth:`CarTPopulation.secrete_payload`).
 """
 
 from __future__ import annotations
