@@ -436,6 +436,9 @@ def dish_vs_tissue(seeds: range) -> Outcome:
 
 # ----------------------------------------------------------------------------- 7. CD4:CD8 ratio
 CD4_FRACTIONS = (0.0, 0.5, 1.0)
+#: Days run by the scenes of patterns 7, 9 and 10 (their tumors are cleared or back by then)
+NEW_BIOLOGY_DAYS = 14
+SHORT = {"duration_days": NEW_BIOLOGY_DAYS, "record_every_h": 12}
 
 
 def cd4_cd8_ratio(seeds: range) -> Outcome:
@@ -450,9 +453,10 @@ def cd4_cd8_ratio(seeds: range) -> Outcome:
     """
     frames = []
     for f in CD4_FRACTIONS:
-        cfg = scene(dosing=[{"day": 1, "cells": 12, "product": "CAR19", "route": "edge", "cd4_fraction": f}])
+        cfg = scene(time=SHORT,
+                    dosing=[{"day": 1, "cells": 12, "product": "CAR19", "route": "edge", "cd4_fraction": f}])
         frames.append(replicate(cfg, seeds, lambda r: {
-            "peak_cart": r.summary["peak_cart"], "burden": r.summary["tumor_auc_cell_days"] / 21,
+            "peak_cart": r.summary["peak_cart"], "burden": r.summary["tumor_auc_cell_days"] / NEW_BIOLOGY_DAYS,
             "eradicated": r.summary["eradicated"]}).assign(cd4_fraction=f))
     data = pd.concat(frames)
     table = data.groupby("cd4_fraction").agg(peak_cart=("peak_cart", "mean"), mean_tumor_cells=("burden", "mean"),
@@ -467,7 +471,7 @@ def cd4_cd8_ratio(seeds: range) -> Outcome:
     ax.bar(labels, table["peak_cart"], color="#44AA99")
     ax.set(xlabel="CD4:CD8 ratio of the dose", ylabel="peak CAR-T (mean)", title="Expansion")
     bx.bar(labels, table["mean_tumor_cells"], color="#CC6677")
-    bx.set(xlabel="CD4:CD8 ratio of the dose", ylabel="mean tumor cells over 21 days", title="Tumor burden")
+    bx.set(xlabel="CD4:CD8 ratio of the dose", ylabel=f"mean tumor cells over {NEW_BIOLOGY_DAYS} days", title="Tumor burden")
     return Outcome(7, "", "CD4:CD8 ratio",
                    "the CD4:CD8 ratio of a dose changes its expansion and efficacy: CD4 help (IL-2) raises "
                    "expansion and lowers tumor burden (CARCADE; Prybutok et al. 2022)", ok,
@@ -556,20 +560,21 @@ def pd1_blockade(seeds: range) -> Outcome:
 
     The pattern (checkpoint blockade helps CAR-T against PD-L1+ tumors: Cherkassky et al. 2016,
     J Clin Invest 126:3130; Rafiq et al. 2018, Nat Biotechnol 36:847) asks that PD-1 raise the
-    burden (mean tumor cells over 21 days; PD-1 above no PD-1) and blockade lower it again (PD-1 +
+    burden (mean tumor cells over 14 days; PD-1 above no PD-1) and blockade lower it again (PD-1 +
     anti-PD-1 below PD-1 alone), each by a one-sided Mann-Whitney test, p < 0.05.
     """
     frames = []
     for label, arm in PD1_ARMS.items():
-        sections: dict = {"dosing": [{"day": 1, "cells": 12, "product": "CAR19", "route": "edge"}],
+        sections: dict = {"time": SHORT, "dosing": [{"day": 1, "cells": 12, "product": "CAR19", "route": "edge"}],
                           "tumor": {"initial": {"type": "nodule", "cells": 400},
                                     "pdl1": {"base_per_cell": 20000.0}}}
         if arm.get("pd1"):
             sections["car_t"] = {"pd1": {"enabled": True}}
         if "blockade" in arm:
-            sections["treatments"] = [{"kind": "anti_pd1", "day": 1, "duration_days": 20, "blockade": arm["blockade"]}]
+            sections["treatments"] = [{"kind": "anti_pd1", "day": 1, "duration_days": NEW_BIOLOGY_DAYS - 1,
+                                       "blockade": arm["blockade"]}]
         frames.append(replicate(scene(**sections), seeds, lambda r: {
-            "burden": r.summary["tumor_auc_cell_days"] / 21, "peak_cart": r.summary["peak_cart"],
+            "burden": r.summary["tumor_auc_cell_days"] / NEW_BIOLOGY_DAYS, "peak_cart": r.summary["peak_cart"],
             "pd1_positive_end": r.summary.get("pd1_positive_fraction_end")}).assign(arm=label))
     data = pd.concat(frames)
     table = (data.groupby("arm", sort=False).agg(mean_tumor_cells=("burden", "mean"), standard_error=("burden", "sem"),
@@ -583,12 +588,12 @@ def pd1_blockade(seeds: range) -> Outcome:
     fig, (ax,) = _fig()
     ax.bar(table["arm"], table["mean_tumor_cells"], yerr=table["standard_error"], capsize=3,
            color=["#88CCEE", "#CC6677", "#117733"])
-    ax.set(ylabel="mean tumor cells over 21 days", title="PD-L1-high tumor: PD-1 and its blockade")
+    ax.set(ylabel=f"mean tumor cells over {NEW_BIOLOGY_DAYS} days", title="PD-L1-high tumor: PD-1 and its blockade")
     means = dict(zip(table["arm"], table["mean_tumor_cells"], strict=True))
     return Outcome(9, "", "PD-1 blockade",
                    "PD-1/PD-L1 suppression slows CAR-T against a PD-L1-high tumor and anti-PD-1 blockade "
                    "improves the response (Cherkassky et al. 2016; Rafiq et al. 2018)", ok,
-                   f"mean tumor cells over 21 days: {means['no PD-1']:.0f} without PD-1, {means['PD-1, no blockade']:.0f} "
+                   f"mean tumor cells over {NEW_BIOLOGY_DAYS} days: {means['no PD-1']:.0f} without PD-1, {means['PD-1, no blockade']:.0f} "
                    f"with PD-1 (higher: one-sided Mann-Whitney p = {p_suppressed:.3g} < 0.05), "
                    f"{means['PD-1 + anti-PD-1']:.0f} with PD-1 and 90 % blockade (lower than without blockade: "
                    f"p = {p_rescued:.3g} < 0.05); {len(seeds)} runs per arm", table, fig,
@@ -613,7 +618,7 @@ def trogocytosis(seeds: range) -> Outcome:
 
     The pattern (Hamieh et al. 2019, Nature 568:112: trogocytosis lowers target antigen density,
     so that antigen-low cells escape, and makes CAR-T kill each other) asks for more antigen-low
-    tumor cells at day 21 (antigen present, below what the CAR binds; one-sided Mann-Whitney
+    tumor cells at day 14 (antigen present, below what the CAR binds; one-sided Mann-Whitney
     p < 0.05) and more runs in which tumor remains (relapse or persistence; one-sided Fisher exact
     p < 0.05) with trogocytosis than without.
     """
@@ -621,7 +626,7 @@ def trogocytosis(seeds: range) -> Outcome:
     for label, trog in (("no trogocytosis", False), ("trogocytosis", True)):
         cfg = scene(antigens={"CD19": {"mean_density": 8000, "cv": 0.32, "negative_fraction": 0.0,
                                        "loss_probability": 0.0}},
-                    car_t={"trogocytosis": {"enabled": trog}},
+                    car_t={"trogocytosis": {"enabled": trog}}, time=SHORT,
                     dosing=[{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}])
         for seed in seeds:
             r = run(cfg, seed=seed)  # the last snapshot carries each cell's antigen density
@@ -638,14 +643,14 @@ def trogocytosis(seeds: range) -> Outcome:
     ok = bool(p_low < 0.05 and fisher.pvalue < 0.05)
     fig, (ax, bx) = _fig(2, 4.5)
     ax.bar(table["arm"], table["antigen_low_end"], color=["#88CCEE", "#AA4499"])
-    ax.set(ylabel="antigen-low tumor cells at day 21 (mean)", title="Antigen-low escape")
+    ax.set(ylabel=f"antigen-low tumor cells at day {NEW_BIOLOGY_DAYS} (mean)", title="Antigen-low escape")
     bx.bar(table["arm"], table["remains"], color=["#88CCEE", "#AA4499"])
-    bx.set(ylabel="runs with tumor left at day 21", title="Relapse or persistence", ylim=(0, 1))
+    bx.set(ylabel=f"runs with tumor left at day {NEW_BIOLOGY_DAYS}", title="Relapse or persistence", ylim=(0, 1))
     t = table.set_index("arm")
     return Outcome(10, "", "Trogocytosis",
                    "trogocytosis lowers tumor antigen density and raises antigen-low relapse (Hamieh et al. 2019)",
                    ok,
-                   f"antigen-low tumor cells at day 21: {t.loc['trogocytosis', 'antigen_low_end']:.0f} with vs "
+                   f"antigen-low tumor cells at day {NEW_BIOLOGY_DAYS}: {t.loc['trogocytosis', 'antigen_low_end']:.0f} with vs "
                    f"{t.loc['no trogocytosis', 'antigen_low_end']:.0f} without trogocytosis (one-sided Mann-Whitney "
                    f"p = {p_low:.3g} < 0.05); tumor left in {int(on['remains'].sum())} of {len(on)} vs "
                    f"{int(off['remains'].sum())} of {len(off)} runs (one-sided Fisher exact p = {fisher.pvalue:.3g} "
