@@ -13,8 +13,15 @@ minutes (:func:`cartsim.rates.choose_dt`). The schedule of one internal step:
    inhibited by tumor PD-L1, less so under an anti-PD-1 treatment; with trogocytosis, each binding
    takes antigen from the target);
 6. unengaged CAR-T migrate;
-7. activated CAR-T divide; resting effectors may become memory cells;
-8. activated CAR-T secrete cytokines; every ``cytokine_dt_min`` the fields diffuse and decay.
+7. activated CAR-T divide (after lymphodepletion, resting effectors too); resting effectors may
+   become memory cells;
+8. activated CAR-T secrete cytokines (armored CARs their payload too); every ``cytokine_dt_min``
+   the fields diffuse and decay, and then tumor cells where IFN-γ (``tumor.ifng_bystander``) or an
+   armored CAR's payload is above its threshold may die.
+
+Treatments besides infusions (``treatments``) act at their times: a radiation dose at the start of
+the step it falls in; chemotherapy, lymphodepletion and anti-PD-1 through the rates in effect at
+the step's start (chemotherapy kills tumor cells as they divide, in step 2).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from cartsim.config.loading import read_yaml
 from cartsim.environment.cytokines import PROLIFERATION_CYTOKINE, CytokineFields
 from cartsim.environment.tissue import Tissue
 from cartsim.snapshot import Snapshot
+from cartsim.treatments import Treatments
 
 
 def resolve_config(config: ExperimentConfig | dict | str | Path | None, params: dict[str, Any]) -> ExperimentConfig:
@@ -101,8 +109,9 @@ class CarTModel(mesa.Model):
         # the fields the cells read at every step; the others are written back at each record
         chemo = c.car_t.chemotaxis
         pdl1_inducer = c.tumor.pdl1.inducer if c.car_t.pd1.enabled else None
+        self.treatments = Treatments(c, self.tissue, self.n_field * self.dt)
         self._read_fields = {PROLIFERATION_CYTOKINE, *([chemo.cytokine] if chemo.enabled else []),
-                             *([pdl1_inducer] if pdl1_inducer else [])}
+                             *([pdl1_inducer] if pdl1_inducer else []), *self.treatments.fields_read}
         self._il2_pM = self.cytokines.concentration_pM(PROLIFERATION_CYTOKINE)
         self._chemo_pM = self.cytokines.concentration_pM(chemo.cytokine) if chemo.enabled else None
         self._pdl1_inducer = pdl1_inducer
@@ -117,6 +126,8 @@ class CarTModel(mesa.Model):
         )
         self.cells_infused = 0
 
+        self.treatments.sense(self.cytokines, self.tumor)
+        self.tumor.reports = self.treatments.tumor_columns
         self.tumor.seed(c.tumor.initial, now=0.0)
         self.phenotypes = self.tumor.phenotypes
         self.datacollector = DataCollector(model_reporters=self._reporters())
@@ -155,8 +166,13 @@ class CarTModel(mesa.Model):
         now = self.minutes
         end = now + self.dt
         self.infuse_due(now)
-        self.tumor.process_events(until=end)
         cart = self.cart
+        therapy = self.treatments
+        if therapy.scheduled:
+            therapy.irradiate_due(self.tumor, now)
+            self.tumor.chemo_kill_p = therapy.chemo_kill_probability(now)
+            cart.homeostatic_rate = therapy.homeostatic_rate(now)
+        self.tumor.process_events(until=end)
         cart.die_of_age(end)
         cart.fratricide(end)
         kill_sites = cart.attack(end)
@@ -169,6 +185,7 @@ class CarTModel(mesa.Model):
         cart.proliferate(end, self._il2_pM)
         cart.differentiate(end)
         cart.secrete(self.cytokines, end, self.dt)
+        cart.secrete_payload(self.cytokines, end, self.dt)
         self._substeps += 1
         if self._substeps % self.n_field == 0:
             self.cytokines.advance(current=self._read_fields)
@@ -177,6 +194,9 @@ class CarTModel(mesa.Model):
                 self._chemo_pM = self.cytokines.concentration_pM(cart.chemotaxis.cytokine)
             if self._pdl1_inducer:
                 self._pdl1_pM = self.cytokines.concentration_pM(self._pdl1_inducer)
+            if therapy.fields_read:
+                therapy.sense(self.cytokines, self.tumor)
+                therapy.bystander_deaths(self.tumor, end)
         self.minutes = self._substeps * self.dt
 
     def blockade_at(self, now: float) -> float:

@@ -111,6 +111,18 @@ def mechanism_outcomes(ts: pd.DataFrame) -> dict:
     return out
 
 
+#: census columns of the treatments and bystander effects -> their summary keys (totals over the run)
+THERAPY_OUTCOMES = {"chemo_kills_total": "chemo_kills", "radiation_kills_total": "radiation_kills",
+                    "bystander_deaths_total": "bystander_deaths", "ifng_arrests_total": "ifng_arrests"}
+
+
+def therapy_outcomes(ts: pd.DataFrame) -> dict:
+    """Tumor cells killed by chemotherapy, radiation and bystander effects (IFN-γ, armored-CAR
+    payloads) and divisions arrested by IFN-γ over the run, for those switched on."""
+    last = ts.iloc[-1]
+    return {key: int(last[col]) for col, key in THERAPY_OUTCOMES.items() if col in ts}
+
+
 def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[float]) -> dict:
     """Summary metrics (see the module docstring) as a JSON-ready dict."""
     day = ts["day"].to_numpy(float)
@@ -141,5 +153,6 @@ def summarize(ts: pd.DataFrame, antigens: tuple[str, ...], infusion_days: list[f
     for a in antigens:
         summary[f"{a}_negative_fraction_end"] = _negative_fraction(last, pheno_cols, a)
     summary.update(mechanism_outcomes(ts))
+    summary.update(therapy_outcomes(ts))
     # JSON has no NaN: report undefined fractions (no tumor left) as null
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}

@@ -22,7 +22,9 @@ ratio are CD4 or CD8, each subset with its own kill rate, division time, lifespa
 (``subset``); resting effectors become memory cells, re-activated by antigen (``memory``); engaged
 cells turn PD-1+, and a PD-1+ cell's engagement of a PD-L1+ tumor cell may be inhibited (``pd1``,
 ``inhibited``); each binding takes antigen from the target, which the cell carries and for which
-other CAR-T may kill it (``carried``, fratricide).
+other CAR-T may kill it (``carried``, fratricide). Combination therapy (§7.17-7.18): after
+lymphodepletion every effector divides at an extra homeostatic rate (``homeostatic_rate``), and
+cells of an armored product secrete its payload cytokine (:meth:`CarTPopulation.secrete_payload`).
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ class CarTPopulation(Population):
         self.pdl1 = config.tumor.pdl1
         self.pdl1_half_max = c.pd1.pdl1_half_max_per_cell
         self.blockade = 0.0  # the anti-PD-1 blockade in effect (set by the model from its treatments)
-        self.reports_blockade = bool(config.treatments)
+        self.reports_blockade = any(t.kind == "anti_pd1" for t in config.treatments)
         trog = c.trogocytosis
         self.trogocytosis_on = trog.enabled
         self.trogocytosis_fraction = trog.fraction_per_engagement
@@ -147,6 +149,11 @@ class CarTPopulation(Population):
         #: CD4/CD8 columns in the census when some dose gives a CD4:CD8 ratio
         self.subsets_in_use = any(d.cd4_fraction is not None for d in config.dosing)
         self.chemotaxis = c.chemotaxis
+        #: extra division rate (1/min) of every effector after lymphodepletion (set by the model)
+        self.homeostatic_rate = 0.0
+        #: armored products: (product index, payload cytokine, molecules/cell/min, inducible)
+        self.payloads = [(i, p.armored.cytokine, p.armored.secretion_per_activated_cell_per_min, p.armored.inducible)
+                         for i, p in enumerate(config.products) if p.armored is not None]
         self.kills_total = 0
         self._claimed = np.zeros(0, dtype=np.int64)  # attack(): tumor slots taken this step, by stamp
         self._stamp = 0
@@ -377,7 +384,7 @@ class CarTPopulation(Population):
             tumor.antigen[t] -= take
             self.carried[c] += take
         hit = np.unique(targets)
-        tumor.bind_p[hit] = tumor.binding_probabilities(tumor.antigen[hit])
+        tumor.bind_p[hit] = tumor.binding_probabilities(tumor.antigen[hit], hit)
         after = (tumor.bind_p[targets] > 0).any(axis=1)
         escaped = np.unique(targets[before & ~after]).size
         self.trogocytosis_escapes += escaped
@@ -563,6 +570,19 @@ class CarTPopulation(Population):
                     if rate > 0:
                         cytokines.deposit(name, self.x[cells], self.y[cells], rate * dt)
 
+    def secrete_payload(self, cytokines, now: float, dt: float) -> None:
+        """Cells of an armored product release its payload cytokine over ``dt`` minutes: the activated
+        ones (an inducible payload), or every live effector that is not exhausted (a constitutive one)."""
+        if not self.payloads:
+            return
+        activated = self.activated_slots(now)
+        live = self.live_slots()
+        effectors = live[(self.state[live] != EXHAUSTED) & ~self.memory[live]]
+        for product, name, rate, inducible in self.payloads:
+            secreting = activated if inducible else effectors
+            cells = secreting[self.product[secreting] == product]
+            cytokines.deposit(name, self.x[cells], self.y[cells], rate * dt)
+
     def activated(self, slots: np.ndarray, now: float) -> np.ndarray:
         """Mask of cells stimulated within the activation window and not exhausted."""
         return (now - self.last_stimulated[slots] <= self.window) & (self.state[slots] != EXHAUSTED)
@@ -572,7 +592,7 @@ class CarTPopulation(Population):
         slots = kernels.dividing(
             self.alive, self.state, self.pos, self.divisions, self.last_stimulated, self._next,
             self.subset, now, self.window, self.max_divisions, self.division_rate_by, self.il2_boost,
-            self.il2_half_max, np.asarray(il2_pM), self.dt, self.stream,
+            self.il2_half_max, np.asarray(il2_pM), self.dt, self.homeostatic_rate, self.memory, self.stream,
         )
         if slots.size == 0:
             return
@@ -589,11 +609,15 @@ class CarTPopulation(Population):
     def proliferate_reference(self, now: float, il2_pM: np.ndarray) -> None:
         """The rule of :meth:`proliferate` in numpy (for tests)."""
         live = self.live_slots()
-        cand = live[self.activated(live, now) & (self.divisions[live] < self.max_divisions)]
+        active = self.activated(live, now)
+        if self.homeostatic_rate > 0:  # lymphodepletion: resting effectors divide too
+            active |= (self.state[live] != EXHAUSTED) & ~self.memory[live]
+        cand = live[active & (self.divisions[live] < self.max_divisions)]
         if cand.size == 0:
             return
         c = il2_pM[self.x[cand], self.y[cand]]
-        rate = self.division_rate_by[self.subset[cand]] * (1.0 + self.il2_boost * c / (c + self.il2_half_max))
+        boost = self.division_rate_by[self.subset[cand]] * (1.0 + self.il2_boost * c / (c + self.il2_half_max))
+        rate = np.where(self.activated(cand, now), boost, 0.0) + self.homeostatic_rate
         dividing = cand[self.rng.random(cand.size) < rates.hazard_probability(rate, self.dt)]
         for slot in dividing.tolist():
             self.divide(slot, now)

@@ -257,22 +257,30 @@ def move(alive, state, pos, direction, n, tcell_layer, tumor_layer, squeeze, spa
 
 @njit(cache=True)
 def dividing(alive, state, pos, divisions, last_stimulated, n, subset, now, window, max_divisions,
-             division_rate, il2_boost, il2_half_max, il2, dt, rng):
+             division_rate, il2_boost, il2_half_max, il2, dt, homeostatic_rate, memory, rng):
     """Slots of activated cells that divide within this step (rate boosted by IL-2 at their site).
 
     Activated: stimulated within ``window`` minutes and not exhausted. The division hazard is
     ``division_rate·(1 + il2_boost·c/(c + il2_half_max))`` for IL-2 ``c`` (pM), ``division_rate``
     indexed by the cell's T-cell subset, and the step
     probability ``1 - exp(-rate·dt)`` (:func:`cartsim.rates.hazard_probability`).
+
+    After lymphodepletion (``homeostatic_rate`` > 0, per minute) every non-exhausted effector
+    below ``max_divisions`` divides at that extra, antigen-independent rate too, activated or not
+    (memory cells do not divide); with ``homeostatic_rate`` 0 resting cells draw nothing.
     """
     out = np.empty(n, dtype=np.int64)
     k = 0
     for s in range(n):
-        if (not alive[s] or state[s] == EXHAUSTED or now - last_stimulated[s] > window
-                or divisions[s] >= max_divisions):
+        if not alive[s] or state[s] == EXHAUSTED or divisions[s] >= max_divisions:
+            continue
+        if now - last_stimulated[s] > window:  # resting
+            if homeostatic_rate > 0.0 and not memory[s] and uniform(rng) < -np.expm1(-homeostatic_rate * dt):
+                out[k] = s
+                k += 1
             continue
         c = il2[pos[s, 0], pos[s, 1]]
-        rate = division_rate[subset[s]] * (1.0 + il2_boost * c / (c + il2_half_max))
+        rate = division_rate[subset[s]] * (1.0 + il2_boost * c / (c + il2_half_max)) + homeostatic_rate
         if uniform(rng) < -np.expm1(-rate * dt):
             out[k] = s
             k += 1

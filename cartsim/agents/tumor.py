@@ -16,6 +16,17 @@ Rules (all times in minutes internally, parameters in hours/days):
   ``loss_probability`` (antigen escape; a lost antigen never returns);
 * initial cells start at random points of their cycle drawn from the stable age distribution,
   so the first divisions are not synchronised.
+
+Treatments and bystander effects (all off by default; see :mod:`cartsim.config.schema`):
+
+* chemotherapy: a cell about to divide dies instead with the probability in effect
+  (``chemo_kill_p``, set by the model from its treatments);
+* IFN-γ bystander effects (``tumor.ifng_bystander``): where IFN-γ is at least the threshold, a
+  division is arrested with ``arrest_probability`` (a new cycle starts), cells die at an extra
+  rate (:meth:`die_where_exposed`), and the CARs see the antigen densities times ``antigen_fold``;
+* radiation: each cell in the region survives a dose with the linear-quadratic probability
+  (:meth:`irradiate`);
+* an armored CAR's payload kills tumor cells where it is above its threshold (:meth:`die_where_exposed`).
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ from cartsim.agents.population import LAST_UID, N_FREE, NEXT, Population
 from cartsim.environment.space import BLOCK_SHIFT
 from cartsim.units import phenotype_names
 from cartsim.rates import MINUTES_PER_DAY, MINUTES_PER_HOUR, gamma_cycle_scale
+
+_NO_FIELD = np.zeros((1, 1))  # stands in for the IFN-γ field when no tumor cell senses it
 
 
 class TumorCell(LatticeCell):
@@ -65,6 +78,7 @@ class TumorPopulation(Population):
         "bind_p": (np.float64, (0,), 0.0),  # per-step binding probability by product
         "quiescent": (np.bool_, (), False),
         "event_gen": (np.int64, (), 0),  # invalidates queued events of a removed/reset cell
+        "seen_exposed": (np.bool_, (), False),  # bind_p counts the IFN-γ antigen fold (ifng_bystander)
     }
 
     def __init__(self, model, tissue, config, designs, dt_min: float, hop_rate_per_min: float):
@@ -103,8 +117,18 @@ class TumorPopulation(Population):
         self._removed = np.zeros((2048, 2), dtype=np.int64)
         self._n_changed = np.zeros(1, dtype=np.int64)
         self._n_removed = np.zeros(1, dtype=np.int64)
-        self._tally = np.zeros(2, dtype=np.int64)  # divisions, deaths of the event loop
+        # divisions, deaths, chemotherapy kills and IFN-γ arrests of the event loop
+        self._tally = np.zeros(4, dtype=np.int64)
         self.killed = 0
+        # treatments and bystander effects (off by default; see the module docstring)
+        self.chemo_kill_p = 0.0  # per division, set by the model at every step
+        by = config.tumor.ifng_bystander
+        self.bystander = by if by.enabled else None
+        self.p_arrest = by.arrest_probability if by.enabled else 0.0
+        self.ifng_pM: np.ndarray = _NO_FIELD  # the sensed cytokine (pM), set by the model when it changes
+        self.antigen_fold = by.antigen_fold if by.enabled else 1.0
+        self.bystander_deaths = 0  # deaths from IFN-γ and armored-CAR payloads
+        self.radiation_kills = 0
 
     @property
     def divisions(self) -> int:
@@ -112,8 +136,18 @@ class TumorPopulation(Population):
 
     @property
     def deaths(self) -> int:
-        """Cells that died of baseline death or were killed."""
-        return int(self._tally[1]) + self.killed
+        """Cells that died of baseline death or chemotherapy, or were killed."""
+        return int(self._tally[1]) + int(self._tally[2]) + self.killed
+
+    @property
+    def chemo_kills(self) -> int:
+        """Cells killed by chemotherapy at division."""
+        return int(self._tally[2])
+
+    @property
+    def ifng_arrests(self) -> int:
+        """Divisions arrested by IFN-γ."""
+        return int(self._tally[3])
 
     # ------------------------------------------------------------------ set-up
     def seed(self, initial, now: float) -> None:
@@ -162,7 +196,7 @@ class TumorPopulation(Population):
         self.uid[slots] = c[LAST_UID] + 1 + np.arange(n)
         c[LAST_UID] += n
         self.antigen[slots] = densities
-        self.bind_p[slots] = self.binding_probabilities(densities)
+        self.bind_p[slots] = self.binding_probabilities(densities, slots)
         # the first event of each: division or death, whichever comes first
         self.event_gen[slots] += 1
         death_in = (self.rng.exponential(self.death_mean_min, size=n) if self.death_rate_per_min > 0
@@ -175,10 +209,67 @@ class TumorPopulation(Population):
                           slots, self.event_gen[slots], kinds)
         return slots
 
-    def binding_probabilities(self, densities: np.ndarray) -> np.ndarray:
-        """Per-step binding probability by product for cells with ``densities`` (n_cells, n_antigens)."""
+    def binding_probabilities(self, densities: np.ndarray, slots: np.ndarray | None = None) -> np.ndarray:
+        """Per-step binding probability by product for cells with ``densities`` (n_cells, n_antigens).
+
+        With IFN-γ raising antigen (``tumor.ifng_bystander.antigen_fold``), the cells in ``slots``
+        that sense IFN-γ now are seen with their densities times the fold.
+        """
+        if self.antigen_fold != 1.0 and slots is not None:
+            exposed = self.exposed(slots)
+            self.seen_exposed[slots] = exposed
+            densities = densities * np.where(exposed, self.antigen_fold, 1.0)[:, None]
         return np.column_stack([d.binding_per_step(densities, self.hop_rate_per_min, self.dt_min)
                                 for d in self.designs])
+
+    def exposed(self, slots: np.ndarray) -> np.ndarray:
+        """Mask of the cells in ``slots`` at sites where the sensed cytokine reaches the bystander threshold."""
+        slots = np.asarray(slots, dtype=np.int64)
+        if self.bystander is None or self.ifng_pM is _NO_FIELD:
+            return np.zeros(slots.size, dtype=bool)
+        return self.ifng_pM[self.x[slots], self.y[slots]] >= self.bystander.threshold_pM
+
+    def sense_ifng(self, field_pM: np.ndarray) -> None:
+        """The sensed cytokine has changed (pM): with an antigen fold, refresh the binding of the
+        cells whose exposure changed."""
+        self.ifng_pM = field_pM
+        if self.antigen_fold != 1.0:
+            live = self.live_slots()
+            changed = live[self.exposed(live) != self.seen_exposed[live]]
+            if changed.size:
+                self.bind_p[changed] = self.binding_probabilities(self.antigen[changed], changed)
+
+    def die_where_exposed(self, field_pM: np.ndarray, threshold_pM: float, p_die: float, now: float,
+                          reference: bool = False) -> int:
+        """Cells at sites where ``field_pM`` is at least ``threshold_pM`` die with probability ``p_die``
+        (one interval's hazard, :func:`cartsim.rates.hazard_probability`); returns how many died.
+        ``reference``: the same rule in numpy (for tests)."""
+        if p_die <= 0.0 or self.count == 0:
+            return 0
+        if reference:
+            live = self.live_slots()
+            hit = live[field_pM[self.x[live], self.y[live]] >= threshold_pM]
+            dead = hit[self.rng.random(hit.size) < p_die]
+        else:
+            dead = kernels.exposed_deaths(self.alive, self.pos, self._next, field_pM, threshold_pM, p_die,
+                                          self.stream)
+        self.remove_many(dead, now)
+        self.killed -= int(dead.size)  # not CAR-T kills: counted apart
+        self.bystander_deaths += int(dead.size)
+        return int(dead.size)
+
+    def irradiate(self, surviving_fraction: float, region_mask: np.ndarray | None, now: float) -> int:
+        """A radiation dose: each live cell in ``region_mask`` (x, y; None: everywhere) survives with
+        ``surviving_fraction`` (linear-quadratic, :attr:`RadiationConfig.surviving_fraction`); returns
+        how many died. A whole-tissue one-off event: numpy over the live cells."""
+        live = self.live_slots()
+        if region_mask is not None:
+            live = live[region_mask[self.x[live], self.y[live]]]
+        dead = live[self.rng.random(live.size) >= surviving_fraction]
+        self.remove_many(dead, now)
+        self.killed -= int(dead.size)
+        self.radiation_kills += int(dead.size)
+        return int(dead.size)
 
     def initial_densities(self, n: int) -> np.ndarray:
         """Log-normal antigen densities with the configured mean and CV; a fraction starts negative."""
@@ -220,7 +311,7 @@ class TumorPopulation(Population):
 
     def set_antigens(self, slot: int, densities: np.ndarray) -> None:
         self.antigen[slot] = densities
-        self.bind_p[slot] = self.binding_probabilities(np.asarray(densities)[None, :])[0]
+        self.bind_p[slot] = self.binding_probabilities(np.asarray(densities)[None, :], np.array([slot]))[0]
 
     def schedule_next_event(self, slot: int, now: float, division_in: float | None = None) -> None:
         """Queue whichever comes first: division (gamma cycle) or death (exponential)."""
@@ -240,7 +331,8 @@ class TumorPopulation(Population):
                 self.quiescent, self.event_gen, self.antigen, self.free, self.tissue.died_at,
                 self.death_mean_min, self.k_shape, self.theta_min, self.growth_rate_per_min,
                 self.noise_sigma, self.loss_p, self._changed, self._n_changed, self._removed,
-                self._n_removed, self._tally, self.stream,
+                self._n_removed, self._tally, self.chemo_kill_p, self.p_arrest, self.ifng_pM,
+                self.bystander.threshold_pM if self.bystander else 0.0, self.stream,
             )
             if status == kernels.NEED_HEAP:
                 self._heap_room(2 * self.heap_time.size)
@@ -256,7 +348,7 @@ class TumorPopulation(Population):
         n = int(self._n_changed[0])
         if n:
             slots = self._changed[:n]  # a slot listed twice gets the same value twice
-            self.bind_p[slots] = self.binding_probabilities(self.antigen[slots])
+            self.bind_p[slots] = self.binding_probabilities(self.antigen[slots], slots)
             self._n_changed[0] = 0
         n = int(self._n_removed[0])
         if n:
@@ -282,7 +374,9 @@ class TumorPopulation(Population):
     def divide(self, slot: int, now: float) -> None:
         """The division rule of the event loop, in Python (numpy's generator; for tests).
 
-        Divide into a free neighbouring site, or become quiescent if there is none. In a stirred
+        Divide into a free neighbouring site, or become quiescent if there is none; with room,
+        chemotherapy may kill the cell instead (``chemo_kill_p``), or IFN-γ arrest it (a new cycle
+        starts). In a stirred
         tissue the daughter's site is drawn anywhere; if it is taken the division fails and the
         cell starts a new cycle (there are no neighbours to wait for).
         """
@@ -301,6 +395,14 @@ class TumorPopulation(Population):
                 kernels.push(self.heap_time, self.heap_key, self.heap_meta,
                              now + self.rng.exponential(self.death_mean_min), slot,
                              int(self.event_gen[slot]), kernels.DIE)
+            return
+        if self.chemo_kill_p > 0 and self.rng.random() < self.chemo_kill_p:
+            self._tally[2] += 1
+            self._free_site(slot, now)
+            return
+        if self.p_arrest > 0 and self.exposed(np.array([slot]))[0] and self.rng.random() < self.p_arrest:
+            self._tally[3] += 1
+            self.schedule_next_event(slot, now)
             return
         nx, ny = site
         parent = self.antigen[slot].copy()
@@ -377,15 +479,22 @@ class TumorPopulation(Population):
         slots = self.live_slots()
         return np.bincount(self.phenotype_codes(slots), minlength=2**self.n_antigens)
 
+    #: extra census columns, each shown only when its mechanism is on (so default outputs keep their shape)
+    reports: tuple[str, ...] = ()
+
     def census_columns(self) -> list[str]:
-        return ["tumor_total", *(f"tumor_{p}" for p in self.phenotypes), "divisions_tumor_total"]
+        return ["tumor_total", *(f"tumor_{p}" for p in self.phenotypes), "divisions_tumor_total", *self.reports]
 
     def census(self) -> dict[str, float]:
-        """Live cells in all and by phenotype, and divisions so far."""
+        """Live cells in all and by phenotype, and divisions so far (and the deaths of the treatments
+        and bystander effects switched on)."""
         by_pheno = self.census_by_phenotype()
         out: dict[str, float] = {"tumor_total": int(by_pheno.sum())}
         out.update(zip((f"tumor_{p}" for p in self.phenotypes), by_pheno.tolist(), strict=True))
         out["divisions_tumor_total"] = self.divisions
+        extra = {"chemo_kills_total": self.chemo_kills, "radiation_kills_total": self.radiation_kills,
+                 "bystander_deaths_total": self.bystander_deaths, "ifng_arrests_total": self.ifng_arrests}
+        out.update({k: extra[k] for k in self.reports})
         return out
 
     def snapshot_layers(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:

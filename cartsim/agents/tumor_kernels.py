@@ -195,7 +195,7 @@ def _inherit(antigen, src, dst, noise_sigma, loss_p, rng):
 def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, layer, blocks, blocker,
                use_blocker, space, quiescent, event_gen, antigen, free, died_at, death_mean,
                k_shape, theta, growth_rate, noise_sigma, loss_p, changed, n_changed, removed,
-               n_removed, tally, rng):
+               n_removed, tally, p_chemo, p_arrest, arrest_field, arrest_threshold, rng):
     """Run the events due by ``until`` (minutes) in time order; returns a status (DONE or why it stopped).
 
     Division: the daughter goes to a uniformly chosen Moore neighbour with no tumor cell (nor,
@@ -205,7 +205,14 @@ def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, laye
     taken (the cell starts a new cycle). Death: the site frees, ``died_at`` records the minute,
     quiescent neighbours wake; ``blocks`` (cells per block of sites) follows the layer.
     ``changed[:n_changed[0]]`` gets slots with new densities;
-    ``removed[:n_removed[0]]`` (slot, uid) of the dead; ``tally`` counts (divisions, deaths).
+    ``removed[:n_removed[0]]`` (slot, uid) of the dead; ``tally`` counts (divisions, deaths,
+    chemotherapy kills, IFN-γ arrests).
+
+    Treatments and bystander effects act on a cell about to divide once its daughter's site is
+    found (a contact-inhibited cell is not cycling, and is spared): chemotherapy kills it with probability ``p_chemo`` (a death like any other); else,
+    where ``arrest_field`` (IFN-γ, pM) is at least ``arrest_threshold``, the division is arrested
+    with probability ``p_arrest`` and the cell starts a new cycle. Each draws only when its
+    probability is positive, so a run without them draws the same numbers as before.
     """
     width, height = layer.shape
     capacity = alive.size
@@ -264,6 +271,20 @@ def run_events(until, heap_time, heap_key, meta, counters, alive, pos, uid, laye
                         tx, ty = cx, cy
                         break
                     pick -= 1
+        # a cell about to divide (with room) may be killed by chemotherapy or arrested by IFN-γ
+        if p_chemo > 0.0 and uniform(rng) < p_chemo:
+            removed[n_removed[0], 0] = slot
+            removed[n_removed[0], 1] = uid[slot]
+            n_removed[0] += 1
+            tally[2] += 1
+            _free_site(slot, time, alive, pos, layer, blocks, free, counters, event_gen, died_at,
+                       quiescent, heap_time, heap_key, meta, death_mean, k_shape, theta, growth_rate, rng)
+            continue
+        if p_arrest > 0.0 and arrest_field[x0, y0] >= arrest_threshold and uniform(rng) < p_arrest:
+            tally[3] += 1  # IFN-γ arrests the division: a new cycle starts
+            schedule(slot, time, gamma(rng, k_shape, theta), event_gen, heap_time, heap_key, meta,
+                     death_mean, rng)
+            continue
         # the daughter's slot
         if counters[N_FREE] > 0:
             counters[N_FREE] -= 1
@@ -303,3 +324,16 @@ def remove_cells(slots, now, alive, pos, layer, blocks, free, counters, event_ge
     for i in range(slots.size):
         _free_site(slots[i], now, alive, pos, layer, blocks, free, counters, event_gen, died_at,
                    quiescent, heap_time, heap_key, meta, death_mean, k_shape, theta, growth_rate, rng)
+
+
+@njit(cache=True)
+def exposed_deaths(alive, pos, n, field, threshold, p_die, rng):
+    """Slots of live cells at sites where ``field`` is at least ``threshold`` that die within the
+    interval, each with probability ``p_die`` (in slot order; the caller removes them)."""
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    for s in range(n):
+        if alive[s] and field[pos[s, 0], pos[s, 1]] >= threshold and uniform(rng) < p_die:
+            out[k] = s
+            k += 1
+    return out[:k]

@@ -78,4 +78,16 @@ def parameters_markdown() -> str:
         inst = cls()
         for path, unit, default, rng, source in _rows(cls, inst, f"activation ({inst.rule})."):
             lines.append(f"- `{path}` = {default} {unit} ({rng}): {source}")
+    from cartsim.config.schema import TREATMENT_CONFIGS, ArmoredConfig
+
+    lines += ["", "Armored CAR payload (`products[i].armored`, null by default):", ""]
+    for path, unit, default, rng, source in _rows(ArmoredConfig, ArmoredConfig(), "products[i].armored."):
+        lines.append(f"- `{path}` = {default} {unit} ({rng}): {source}")
+    lines += ["", "Treatment kinds (`treatments[i].kind`; `TREATMENT_CONFIGS` in `cartsim/config/schema.py`):", ""]
+    for kind, cls in TREATMENT_CONFIGS.items():
+        inst = cls(kind=kind)
+        lines.append(f"- **{kind}**: {' '.join((cls.__doc__ or '').split())}")
+        for path, unit, default, rng, source in _rows(cls, inst, f"treatments[i] ({kind})."):
+            if not path.endswith(".kind"):
+                lines.append(f"  - `{path}` = {default} {unit} ({rng}): {source}")
     return "\n".join(lines) + "\n"

@@ -67,8 +67,10 @@ def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[Any, ...],
         options = _options(ann)
         if len(options) > 1:  # a tagged union: the next item names the member
             tag = items.pop(0)
-            ann = next((o for o in options if _is_section(o) and "rule" in o.model_fields
-                        and o.model_fields["rule"].default == tag), None)
+            ann = next((o for o in options if _is_section(o) and any(
+                key in o.model_fields and o.model_fields[key].default == tag
+                or key in o.model_fields and get_args(o.model_fields[key].annotation) == (tag,)
+                for key in ("rule", "kind"))), None)
             continue
         ann = options[0]
         item = items.pop(0)
@@ -117,6 +119,18 @@ def format_validation_error(err: ValidationError, root: type[BaseModel]) -> str:
                     msg += " Did you mean " + " or ".join(repr(c) for c in close) + "?"
                 else:
                     msg += " Valid keys here: " + ", ".join(sorted(owner.model_fields)) + "."
+        elif e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            # a tagged union (a treatment's kind, an activation rule): name the tag and its choices
+            ctx = e.get("ctx", {})
+            key = str(ctx.get("discriminator", "")).strip("'\"")
+            choices = ctx.get("expected_tags", "")
+            if e["type"] == "union_tag_not_found":
+                from cartsim.config.schema import TREATMENT_CONFIGS  # the one tagged union without a default
+
+                kinds = ", ".join(repr(k) for k in TREATMENT_CONFIGS) if key == "kind" else choices
+                msg = f"{path}.{key}: required but missing; choose one of {kinds}." if key else f"{path}: {e['msg']}."
+            else:
+                msg = f"{path}.{key}: unknown {key} {ctx.get('tag')!r}; choose one of {choices}."
         elif e["type"] == "missing":
             msg = f"{path}: required but missing."
         else:

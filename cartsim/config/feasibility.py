@@ -59,6 +59,9 @@ def cart_hazards_per_min(c: ExperimentConfig) -> list[float]:
         hazards.append(rates.per_minute(t.pd1.induction_per_h))
     if t.memory.enabled:
         hazards.append(t.memory.formation_per_day / rates.MINUTES_PER_DAY)
+    homeostatic = sum(x.homeostatic_division_per_day for x in c.treatments if x.kind == "lymphodepletion")
+    if homeostatic > 0:  # all lymphodepletions at once, on top of the fastest division
+        hazards.append(hazards[1] + homeostatic / rates.MINUTES_PER_DAY)
     return list(dict.fromkeys(hazards))  # the default: the same two hazards as ever
 
 

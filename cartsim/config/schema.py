@@ -155,6 +155,51 @@ class PdL1Config(Section):
     inducer: str = P("IFNg", "-", "the cytokine that raises PD-L1: the name of one of the configured cytokines")
 
 
+class IfngBystanderConfig(Section):
+    """IFN-γ acting on tumor cells that CAR-T need not recognise (Hoekstra et al. 2020, Nat Cancer 1:291).
+
+    A tumor cell at a site where the ``cytokine`` (IFN-γ) is at least ``threshold_pM`` is exposed:
+    each of its divisions is arrested with probability ``arrest_probability`` (the cell starts a
+    new cycle instead, so its cycle is slowed by a factor ``1/(1 - arrest_probability)``), it dies
+    at an extra ``death_rate_per_day``, and the CARs see its antigen densities times
+    ``antigen_fold`` (IFN-γ raises antigen presentation). Antigen-negative cells are affected
+    alike: the cytokine spreads beyond the cells the CAR-T recognise.
+    """
+
+    enabled: bool = P(
+        False, "-",
+        "IFN-γ bystander effects; off by default: IFN-γ sensing reaches > 800 µm from the T cells and "
+        "inhibits the growth of antigen-negative tumor cells in vivo (Hoekstra et al. 2020, Nat Cancer "
+        "1:291), but how much per cell is not measured",
+    )
+    cytokine: str = P("IFNg", "-", "the cytokine sensed: the name of one of the configured cytokines")
+    threshold_pM: float = P(
+        10.0, "pM",
+        "concentration above which a tumor cell responds; assumed (IFN-γ receptor signalling at pM: "
+        "K_D of the IFN-γ receptor ~0.1-1 nM, responses at a few pM; Hoekstra et al. 2020)",
+        ge=0, le=1e6,
+    )
+    arrest_probability: float = P(
+        0.5, "per division",
+        "chance that an exposed cell's division is arrested (cytostasis); assumed: IFN-γ-sensing "
+        "bystander tumor regions grew about half as fast (Hoekstra et al. 2020)",
+        ge=0, lt=1,
+    )
+    death_rate_per_day: float = P(
+        0.0, "1/day",
+        "extra death rate of exposed cells; 0 by default: Hoekstra et al. 2020 saw growth inhibition, "
+        "direct IFN-γ cytotoxicity is cell-line dependent",
+        ge=0, le=100,
+    )
+    antigen_fold: float = P(
+        1.0, "-",
+        "factor on the antigen densities the CARs see on exposed cells; 1 by default (IFN-γ raises "
+        "MHC and antigen-processing machinery, Hoekstra et al. 2020; CAR targets such as CD19 are "
+        "not IFN-inducible)",
+        ge=0.01, le=100,
+    )
+
+
 class TumorConfig(Section):
     """Tumor cell biology."""
 
@@ -181,6 +226,7 @@ class TumorConfig(Section):
     )
     initial: InitialTumorConfig = InitialTumorConfig()
     pdl1: PdL1Config = PdL1Config()
+    ifng_bystander: IfngBystanderConfig = IfngBystanderConfig()
 
 
 # --------------------------------------------------------------------------------------- CAR-T
@@ -210,6 +256,46 @@ ACTIVATION_CONFIGS: tuple[type[Section], ...] = (ThresholdActivation, CarcadeAct
 Activation = Annotated[Union[ACTIVATION_CONFIGS], Field(discriminator="rule")]  # noqa: UP007
 
 
+class ArmoredConfig(Section):
+    """An armored CAR ("TRUCK"): activated CAR-T of the product secrete a payload cytokine.
+
+    The payload is a configured cytokine (``cytokines:``, e.g. IL12) deposited by each activated
+    cell of the product at ``secretion_per_activated_cell_per_min``; where its concentration is at
+    least ``threshold_pM`` tumor cells are killed by the innate cells it recruits at
+    ``bystander_kill_rate_per_day``, whether the CAR recognises them or not (IL-12 TRUCKs clear
+    antigen-negative cancer cells through macrophages: Chmielewski et al. 2011, Cancer Res 71:5697).
+    """
+
+    cytokine: str = P(
+        "IL12", "-", "the payload: the name of a configured cytokine (add it under cytokines:, e.g. IL12)")
+    secretion_per_activated_cell_per_min: float = P(
+        100.0, "molecules/cell/min",
+        "payload secretion of an activated cell; assumed, the order of CAR-T IL-2 secretion "
+        "(CARCADE: 293 molecules/cell/min); inducible IL-12 TRUCKs release ng/mL amounts (Chmielewski "
+        "et al. 2011)",
+        ge=0, le=1e7,
+    )
+    inducible: bool = P(
+        True, "-",
+        "true: secreted only by activated cells (an NFAT-inducible payload, released where the CAR "
+        "engages: Chmielewski et al. 2011); false: by every live effector of the product (constitutive "
+        "IL-12: Yeku et al. 2017, Sci Rep 7:10541)",
+    )
+    threshold_pM: float = P(
+        1.0, "pM",
+        "payload concentration above which bystander killing acts; assumed (IL-12 acts at pM: "
+        "receptor K_D ~50 pM, Presky et al. 1996, Proc Natl Acad Sci 93:14002)",
+        ge=0, le=1e6,
+    )
+    bystander_kill_rate_per_day: float = P(
+        1.0, "1/day",
+        "death rate of tumor cells of any antigen where the payload is above threshold; assumed (a day "
+        "on average): IL-12 TRUCKs eliminated antigen-negative tumor cells within about two weeks "
+        "(Chmielewski et al. 2011)",
+        ge=0, le=100,
+    )
+
+
 class ProductConfig(Section):
     """A CAR-T product: which antigens it targets, with which logic, and how it is activated."""
 
@@ -224,6 +310,8 @@ class ProductConfig(Section):
         },
     )
     activation: Activation = ThresholdActivation()
+    armored: ArmoredConfig | None = P(
+        None, "-", "null: a plain CAR; a mapping: an armored CAR secreting a payload cytokine (see armored)")
 
     @field_validator("logic")
     @classmethod
@@ -616,8 +704,103 @@ class AntiPd1Config(Section):
     )
 
 
+class LymphodepletionConfig(Section):
+    """Lymphodepleting chemotherapy (fludarabine/cyclophosphamide) before the infusion.
+
+    From ``day`` for ``duration_days`` the homeostatic cytokines (IL-7, IL-15) freed by removing the
+    host's lymphocytes make every live, non-exhausted CAR-T divide at an extra, antigen-independent
+    ``homeostatic_division_per_day`` (within ``car_t.max_divisions``). The competing lymphocytes are
+    not agents: their removal is what this boost stands for.
+    """
+
+    kind: Literal["lymphodepletion"] = P(
+        ..., "-", "lymphodepletion: fludarabine/cyclophosphamide conditioning before CAR-T")
+    day: float = P(0.0, "days", "start of the window (the infusion day or a few days before); scenario choice",
+                   ge=0, le=3650)
+    duration_days: float = P(
+        14.0, "days",
+        "how long IL-7/IL-15 stay raised: serum IL-15 peaks days after Flu/Cy and returns to baseline "
+        "within about two weeks (Kochenderfer et al. 2017, J Clin Oncol 35:1803)", gt=0, le=3650,
+    )
+    homeostatic_division_per_day: float = P(
+        0.5, "1/day",
+        "extra division rate of every CAR-T in the window: T cells divide about every 2 days in "
+        "lymphopenic hosts (homeostatic proliferation; Goldrath & Bevan 1999, Immunity 11:183); with "
+        "Flu/Cy peak CAR-T counts were several-fold higher than with Cy alone (Turtle et al. 2016, J "
+        "Clin Invest 126:2123)", ge=0, le=24,
+    )
+
+
+class ChemotherapyConfig(Section):
+    """A cytotoxic drug that kills cycling cells: from ``day`` for ``duration_days`` a tumor cell
+    that divides dies instead with probability ``kill_probability·2^(-(t - day)/half_life_h)``."""
+
+    kind: Literal["chemotherapy"] = P(..., "-", "chemotherapy: a cell-cycle-specific cytotoxic drug")
+    day: float = P(0.0, "days", "time of the dose; scenario choice", ge=0, le=3650)
+    duration_days: float = P(7.0, "days", "how long the drug acts at all (one cycle of treatment); scenario choice",
+                             gt=0, le=3650)
+    kill_probability: float = P(
+        0.5, "per division",
+        "chance that a dividing tumor cell dies at the dose's peak; assumed: cell-cycle-specific drugs "
+        "kill a fixed fraction of the cycling cells per dose (the log-kill hypothesis; Skipper et al. "
+        "1964, Cancer Chemother Rep 35:1)", ge=0, le=1,
+    )
+    half_life_h: float = P(
+        24.0, "hours",
+        "half-life of the drug's effect; cyclophosphamide's elimination half-life is 3-12 h, its "
+        "active metabolites and cell-cycle effects last longer (de Jonge et al. 2005, Clin "
+        "Pharmacokinet 44:1135); assumed a day", gt=0, le=24 * 365,
+    )
+
+
+class RadiationConfig(Section):
+    """A radiation dose on ``day``: every tumor cell in the region survives with the linear-quadratic
+    probability ``S = exp(-α·D - β·D²)``; ``region`` null is the whole tissue, otherwise a disc
+    (``[x_um, y_um, radius_um]``) or a rectangle (``[x0_um, y0_um, x1_um, y1_um]``) measured from the
+    tissue's corner."""
+
+    kind: Literal["radiation"] = P(..., "-", "radiation: an external-beam dose")
+    day: float = P(0.0, "days", "time of the dose; scenario choice", ge=0, le=3650)
+    dose_Gy: float = P(2.0, "Gy", "dose of one fraction: 2 Gy is the standard fraction", ge=0, le=100)
+    alpha_per_Gy: float = P(
+        0.35, "1/Gy",
+        "linear coefficient α: 0.35/Gy with α/β = 10 Gy, typical of tumors (Fowler 1989, Br J Radiol "
+        "62:679); a 2-Gy fraction leaves S ≈ 0.43", ge=0, le=10,
+    )
+    alpha_beta_Gy: float = P(
+        10.0, "Gy", "α/β ratio: ~10 Gy for most tumors and early-responding tissue (Fowler 1989)", gt=0, le=1000,
+    )
+    region: list[float] | None = P(
+        None, "µm",
+        "null: the whole tissue; [x, y, radius]: a disc; [x0, y0, x1, y1]: a rectangle (µm from the "
+        "tissue's corner, site centres inside count)",
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region_shape(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        if len(v) not in (3, 4) or not all(math.isfinite(x) and x >= 0 for x in v):
+            raise ValueError("give [x_um, y_um, radius_um] for a disc or [x0_um, y0_um, x1_um, y1_um] for "
+                             "a rectangle, non-negative numbers, or null for the whole tissue")
+        if len(v) == 4 and (v[2] <= v[0] or v[3] <= v[1]):
+            raise ValueError("a rectangle [x0_um, y0_um, x1_um, y1_um] needs x1 > x0 and y1 > y0")
+        return v
+
+    @property
+    def surviving_fraction(self) -> float:
+        """The linear-quadratic surviving fraction exp(-α·D - β·D²), β = α/(α/β)."""
+        beta = self.alpha_per_Gy / self.alpha_beta_Gy
+        return math.exp(-self.alpha_per_Gy * self.dose_Gy - beta * self.dose_Gy**2)
+
+
 #: Treatments besides CAR-T infusions, by ``kind`` (one entry each; more kinds join this table).
-TREATMENT_CONFIGS: dict[str, type[Section]] = {"anti_pd1": AntiPd1Config}
+TREATMENT_CONFIGS: dict[str, type[Section]] = {
+    "anti_pd1": AntiPd1Config, "lymphodepletion": LymphodepletionConfig,
+    "chemotherapy": ChemotherapyConfig, "radiation": RadiationConfig,
+}
+Treatment = Annotated[Union[tuple(TREATMENT_CONFIGS.values())], Field(discriminator="kind")]  # noqa: UP007
 
 
 # --------------------------------------------------------------------------------------- well-mixed
@@ -689,12 +872,15 @@ class ExperimentConfig(Section):
     dosing: list[InfusionConfig] = Field(
         default_factory=lambda: [InfusionConfig(product="CAR19")], min_length=0
     )
-    treatments: list[AntiPd1Config] = Field(
+    treatments: list[Treatment] = Field(
         default_factory=list,
         json_schema_extra={
             "unit": "-",
             "source": "the dosing schedule's treatments besides CAR-T infusions, each with a kind: "
-            "anti_pd1 (checkpoint blockade: day, duration_days, blockade)",
+            "anti_pd1 (checkpoint blockade: day, duration_days, blockade); lymphodepletion (day, "
+            "duration_days, homeostatic_division_per_day); chemotherapy (day, duration_days, "
+            "kill_probability, half_life_h); radiation (day, dose_Gy, alpha_per_Gy, alpha_beta_Gy, "
+            "region); see the treatment kinds below",
         },
     )
 
@@ -757,6 +943,22 @@ class ExperimentConfig(Section):
             if t.day > self.time.duration_days:
                 raise ValueError(f"treatments[{i}].day: {t.day} is after the end of the run "
                                  f"(time.duration_days = {self.time.duration_days})")
+        for i, t in enumerate(self.treatments):
+            if t.kind == "radiation" and t.region is not None:
+                w, h = self.tissue.width * self.tissue.site_um, self.tissue.height * self.tissue.site_um
+                if t.region[0] > w or t.region[1] > h:
+                    raise ValueError(f"treatments[{i}].region: starts at ({t.region[0]:g}, {t.region[1]:g}) µm, "
+                                     f"outside the {w:g} × {h:g} µm tissue")
+        for i, product in enumerate(self.products):
+            if product.armored is not None and product.armored.cytokine not in self.cytokines:
+                raise ValueError(
+                    f"products[{i}].armored.cytokine: unknown cytokine {product.armored.cytokine!r}; add it "
+                    f"under cytokines: (e.g. {product.armored.cytokine}: {{diffusivity_um2_per_s: 5, "
+                    f"half_life_min: 60}}) or name one of {', '.join(self.cytokines)}")
+        bystander = self.tumor.ifng_bystander
+        if bystander.enabled and bystander.cytokine not in self.cytokines:
+            raise ValueError(f"tumor.ifng_bystander.cytokine: unknown cytokine {bystander.cytokine!r}; the configured "
+                             f"cytokines are {', '.join(self.cytokines)}")
         for key in ("cd4", "cd8"):
             for name in getattr(self.car_t, key).secretion_per_activated_cell_per_min:
                 if name not in self.cytokines:
@@ -775,6 +977,17 @@ class ExperimentConfig(Section):
                 raise ValueError("car_t.memory.enabled: the well-mixed mode has CARTmath's own memory "
                                  "compartment (well_mixed.epsilon_per_day, mu_per_day, theta_per_cell_day); "
                                  "set it false or use space: grid or stirred")
+            for i, t in enumerate(self.treatments):
+                if t.kind != "anti_pd1":
+                    raise ValueError(f"treatments[{i}]: the well-mixed mode has no {t.kind}; remove it or use "
+                                     "space: grid or stirred")
+            if self.tumor.ifng_bystander.enabled:
+                raise ValueError("tumor.ifng_bystander.enabled: the well-mixed mode has no cytokine fields; set it "
+                                 "false or use space: grid or stirred")
+            for i, product in enumerate(self.products):
+                if product.armored is not None:
+                    raise ValueError(f"products[{i}].armored: the well-mixed mode has no cytokine fields; leave it "
+                                     "out or use space: grid or stirred")
             for i, dose in enumerate(self.dosing):
                 if dose.cd4_fraction is not None:
                     raise ValueError(f"dosing[{i}].cd4_fraction: the well-mixed mode has no CD4/CD8 "

@@ -90,6 +90,12 @@ def _value_at(days: np.ndarray, values: np.ndarray, day: float) -> float:
     return float(np.interp(day, days, values))
 
 
+#: cumulative tumor deaths besides CAR-T kills (census columns of the mechanisms switched on)
+_THERAPY_DEATHS = (("chemo_kills_total", "by chemotherapy", "#DDAA33"),
+                   ("radiation_kills_total", "by radiation", "#004488"),
+                   ("bystander_deaths_total", "bystander (IFN-γ, payload)", "#117733"))
+
+
 def timeseries_figure(ts: pd.DataFrame, summary: dict | None = None) -> Figure:
     """Four stacked panels over time (days): tumor, CAR-T, cumulative kills, cytokine peaks.
 
@@ -176,16 +182,22 @@ def timeseries_figure(ts: pd.DataFrame, summary: dict | None = None) -> Figure:
     ax_c.set_ylabel("CAR-T cells (count)")
     ax_c.set_title("(b) CAR-T cells by state", loc="left", fontweight="bold")
 
-    # (c) cumulative kills.
+    # (c) cumulative kills, and the deaths of the treatments and bystander effects switched on.
+    others_killed = [(c, label, colour) for c, label, colour in _THERAPY_DEATHS if c in ts]
     if "kills_total" in ts:
         kills = ts["kills_total"].to_numpy(dtype=float)
-        ax_k.plot(days, kills, color="#882255", lw=2.0)
+        ax_k.plot(days, kills, color="#882255", lw=2.0, label="by CAR-T")
         ax_k.fill_between(days, kills, color="#882255", alpha=0.15, lw=0)
     else:
         empty(ax_k, "kills")
+    for col, label, colour in others_killed:
+        ax_k.plot(days, ts[col].to_numpy(dtype=float), color=colour, lw=1.6, ls="--", label=label)
+    if others_killed:
+        ax_k.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax_k.set_ylim(bottom=0)
     ax_k.set_ylabel("tumor cells killed\n(cumulative)")
-    ax_k.set_title("(c) Cumulative CAR-T kills", loc="left", fontweight="bold")
+    ax_k.set_title("(c) Cumulative CAR-T kills" + (" and other deaths" if others_killed else ""),
+                   loc="left", fontweight="bold")
 
     # (d) cytokine peaks, log y; the CRS proxy (IL-6) emphasised.
     reserved = ("tumor_", "cart_", "kills_")
