@@ -526,6 +526,10 @@ def report(bench: Bench, best: dict[str, dict], sweeps: dict[str, dict], args: a
             text += f" {pass_fail(speedup >= SWEEP_MIN_SPEEDUP)}"
         lines.append(text)
         lines.append(f"  in this process after its serial sweep; workers started by: {r.get('start_method', '?')}")
+        ceiling = r["workers"] * min(1.0, (r["machine_before"] + r["machine_after"]) / 2)
+        lines.append(f"  what the cores allowed: {r['workers']} busy processes ran at {ceiling / r['workers']:.0%} of one "
+                     f"each (mean of the checks), so at most {ceiling:.2f}×; the sweep reached "
+                     f"{speedup / ceiling:.0%} of that")
         if "cli_serial_wall_s" in r:
             cli = r["cli_serial_wall_s"] / r["cli_processes_wall_s"]
             lines.append(f"  command line, a fresh `cartsim sweep` each (start-up included): serial "
