@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cartsim.units import CAR_T_STATES, phenotype_name, phenotype_names  # CAR_T_STATES: codes of ``tcell_state``
+from cartsim.units import CAR_T_STATES, MEMORY_PICTURE_CODE, TCELL_PICTURE_STATES, phenotype_name, phenotype_names
 
-__all__ = ["CAR_T_STATES", "EMPTY", "Snapshot", "default_legend", "phenotype_name", "phenotype_names"]
+__all__ = ["CAR_T_STATES", "EMPTY", "TCELL_PICTURE_STATES", "Snapshot", "default_legend", "phenotype_name",
+           "phenotype_names"]
 
 EMPTY = -1
 
@@ -31,7 +32,8 @@ class Snapshot:
             (bit ``i`` set = antigen ``i`` present; see :func:`phenotype_name`).
         tumor_antigen: float32 of shape ``(n_antigens, H, W)``, antigen density
             (molecules per cell, 0 where no cell or antigen lost).
-        tcell_state: int8, ``-1`` for no CAR-T cell, else an index into ``CAR_T_STATES``.
+        tcell_state: int8, ``-1`` for no CAR-T cell, else an index into ``TCELL_PICTURE_STATES``
+            (the ``CAR_T_STATES``, then ``memory`` for the memory cells of ``car_t.memory``).
         dead_age_h: float32, hours since a tumor cell died at the site (``inf`` where none did);
             lets pictures fade dead cells out.
         cytokines: concentration fields in pM, keyed by cytokine name (e.g. ``"IL6"``).
@@ -53,7 +55,8 @@ class Snapshot:
     @property
     def legend_entries(self) -> tuple[tuple[str, int, str], ...]:
         """``legend``, or the standard legend of these antigens when the snapshot has none."""
-        return self.legend or default_legend(self.antigens)
+        return self.legend or default_legend(self.antigens,
+                                             memory=bool((self.tcell_state == MEMORY_PICTURE_CODE).any()))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -64,7 +67,9 @@ class Snapshot:
         return phenotype_names(self.antigens)
 
 
-def default_legend(antigens: tuple[str, ...] | list[str]) -> tuple[tuple[str, int, str], ...]:
-    """The legend of a model with a tumor and CAR-T: every phenotype, then every CAR-T state."""
+def default_legend(antigens: tuple[str, ...] | list[str], *, memory: bool = False) -> tuple[tuple[str, int, str], ...]:
+    """The legend of a model with a tumor and CAR-T: every phenotype, then every CAR-T state
+    (and memory cells, with ``memory``)."""
+    states = TCELL_PICTURE_STATES if memory else CAR_T_STATES
     return (*(("tumor_phenotype", code, name) for code, name in enumerate(phenotype_names(tuple(antigens)))),
-            *(("tcell_state", code, f"CAR-T {state}") for code, state in enumerate(CAR_T_STATES)))
+            *(("tcell_state", code, f"CAR-T {state}") for code, state in enumerate(states)))

@@ -12,6 +12,11 @@ AVOGADRO = 6.02214076e23  # molecules per mole (exact, SI 2019)
 #: CAR-T cell states, in the order of their integer codes (the kernels and snapshots use the codes).
 CAR_T_STATES = ("active", "engaged", "exhausted")
 
+#: Codes of a snapshot's ``tcell_state`` layer: the states, then memory cells (resting cells of
+#: ``car_t.memory``, which are ``active`` in the model but are drawn apart).
+TCELL_PICTURE_STATES = (*CAR_T_STATES, "memory")
+MEMORY_PICTURE_CODE = TCELL_PICTURE_STATES.index("memory")
+
 
 def site_volume_litre(site_um: float) -> float:
     """Volume of one site (a cube of side ``site_um`` µm), in litres."""

@@ -152,3 +152,25 @@ def test_a_new_populations_legend_entries_are_drawn_with_colours_of_their_own():
     assert set(dict(legend_entries(snap))) < set(entries)
     assert entries["macrophage M1"] != entries["macrophage M2"]
     assert "macrophage M2</div>" in legend_html(extra)
+
+
+def test_memory_cells_have_their_own_code_colour_and_legend_entry():
+    from cartsim import CarTModel
+    from cartsim.units import MEMORY_PICTURE_CODE
+
+    model = CarTModel({"tissue": {"width": 30, "height": 30}, "time": {"duration_days": 6},
+                       "tumor": {"initial": {"cells": 40}}, "dosing": [{"day": 0, "cells": 60, "product": "CAR19"}],
+                       "car_t": {"memory": {"enabled": True, "formation_per_day": 5.0}}})
+    model.run()
+    memory_slots = model.cart.live_slots()[model.cart.memory[model.cart.live_slots()]]
+    assert memory_slots.size > 0
+    snap = model.snapshot()
+    drawn = int((snap.tcell_state == MEMORY_PICTURE_CODE).sum())
+    assert drawn == memory_slots.size  # one CAR-T per site: every memory cell is drawn as one
+    entries = dict(legend_entries(snap))
+    assert "CAR-T memory" in entries
+    rgb = tissue_rgba(snap)[..., :3] / 255.0
+    y, x = np.argwhere(snap.tcell_state == MEMORY_PICTURE_CODE)[0]
+    np.testing.assert_allclose(rgb[y, x], entries["CAR-T memory"], atol=1 / 255)
+    # without memory cells the legend is as before
+    assert "CAR-T memory" not in dict(legend_entries(snapshot()))

@@ -39,7 +39,7 @@ from cartsim.agents.kernel_random import new_stream
 from cartsim.agents.base import LatticeCell
 from cartsim.agents.population import Population
 from cartsim.environment.space import CONTACT_OFFSETS, OFFSETS, STIRRED
-from cartsim.units import CAR_T_STATES
+from cartsim.units import CAR_T_STATES, MEMORY_PICTURE_CODE, TCELL_PICTURE_STATES
 
 ACTIVE, ENGAGED, EXHAUSTED = (CAR_T_STATES.index(s) for s in ("active", "engaged", "exhausted"))
 #: T-cell subsets by code: cells infused without a CD4:CD8 ratio have none (the ``car_t`` values).
@@ -693,7 +693,11 @@ class CarTPopulation(Population):
         state = np.full(shape, -1, dtype=np.int8)
         live = self.live_slots()
         state[self.x[live], self.y[live]] = self.state[live]
+        if self.memory_on:
+            resting = live[self.memory[live]]
+            state[self.x[resting], self.y[resting]] = MEMORY_PICTURE_CODE
         return {"tcell_state": state}
 
     def legend(self) -> list[tuple[str, int, str]]:
-        return [("tcell_state", code, f"CAR-T {state}") for code, state in enumerate(CAR_T_STATES)]
+        states = TCELL_PICTURE_STATES if self.memory_on else CAR_T_STATES
+        return [("tcell_state", code, f"CAR-T {state}") for code, state in enumerate(states)]

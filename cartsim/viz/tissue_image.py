@@ -25,7 +25,7 @@ from typing import Union
 
 import numpy as np
 
-from cartsim.snapshot import CAR_T_STATES, Snapshot, default_legend
+from cartsim.snapshot import TCELL_PICTURE_STATES, Snapshot, default_legend
 
 # How cytokine names are written for people; any other name is shown as configured.
 _CYTOKINE_LABELS = {"IL2": "IL-2", "IL6": "IL-6", "IFNG": "IFN-γ", "TNF": "TNF-α", "TNFA": "TNF-α",
@@ -83,8 +83,9 @@ CAR_T_COLOURS: dict[str, tuple[float, float, float]] = {
     "active": _hex("#00E5EE"),
     "engaged": _hex("#FFE119"),
     "exhausted": _hex("#1A1A1A"),
+    "memory": _hex("#7B2CBF"),  # violet: a resting cell that persists
 }
-_CAR_T_RGB = np.array([CAR_T_COLOURS[s] for s in CAR_T_STATES], dtype=np.float32)
+_CAR_T_RGB = np.array([CAR_T_COLOURS[s] for s in TCELL_PICTURE_STATES], dtype=np.float32)
 
 # Antigen-density shading: the phenotype colour itself is the mid-range density; the lowest
 # density is lightened towards white by LIGHTEN, the highest darkened towards black by DARKEN.
@@ -285,8 +286,8 @@ def legend_colour(layer: str, code: int, n_antigens: int) -> tuple[float, float,
     module does not paint gets a colour of matplotlib's ``tab10`` cycle."""
     if layer == "tumor_phenotype" and code < 2**n_antigens:
         return tuple(float(c) for c in phenotype_palette(n_antigens)[code])  # type: ignore[return-value]
-    if layer == "tcell_state" and code < len(CAR_T_STATES):
-        return CAR_T_COLOURS[CAR_T_STATES[code]]
+    if layer == "tcell_state" and code < len(TCELL_PICTURE_STATES):
+        return CAR_T_COLOURS[TCELL_PICTURE_STATES[code]]
     import matplotlib
 
     return tuple(float(c) for c in matplotlib.colormaps["tab10"](code % 10)[:3])  # type: ignore[return-value]
