@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from cartsim.config.schema import Section
+from cartsim.config.schema import PathsTarget, Section, check_distinct
 
 DISTRIBUTIONS = ("fixed", "uniform", "loguniform", "normal", "lognormal", "beta", "choice")
 #: The parameters each distribution needs.
@@ -41,7 +41,7 @@ NEEDS = {"fixed": ("value",), "uniform": ("low", "high"), "loguniform": ("low", 
          "normal": ("mean", "sd"), "lognormal": ("median", "gsd"), "beta": ("a", "b"), "choice": ("values",)}
 
 
-class Characteristic(Section):
+class Characteristic(PathsTarget, Section):
     """One patient characteristic: a config path (or several) and the distribution of its value."""
 
     name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.\-]+$")
@@ -81,10 +81,6 @@ class Characteristic(Section):
         if isinstance(self.path, list) and not self.path:
             raise ValueError("path: give at least one dotted config path")
         return self
-
-    @property
-    def paths(self) -> list[str]:
-        return [self.path] if isinstance(self.path, str) else list(self.path)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` values (clipped to low/high where given)."""
@@ -134,13 +130,7 @@ class CohortSpec(Section):
 
     @model_validator(mode="after")
     def _unique(self) -> CohortSpec:
-        names = [c.name for c in self.characteristics]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"characteristics: names must be unique; repeated: {dupes}")
-        paths = [p for c in self.characteristics for p in c.paths]
-        if len(set(paths)) != len(paths):
-            raise ValueError("characteristics: a config path is set by two characteristics")
+        check_distinct(self.characteristics, "characteristics", twice="a config path is set by two characteristics")
         return self
 
 

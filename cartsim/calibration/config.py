@@ -32,7 +32,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cartsim.config.schema import Section
+from cartsim.config.schema import PathsTarget, Section, check_distinct
 
 
 class DataSpec(Section):
@@ -62,7 +62,7 @@ class DataSpec(Section):
         return self
 
 
-class FreeParameter(Section):
+class FreeParameter(PathsTarget, Section):
     """One parameter to fit: a config path, its range, scale and prior."""
 
     path: str | list[str] = Field(description="dotted config path, or several that share the value")
@@ -95,14 +95,6 @@ class FreeParameter(Section):
         elif self.mean is not None or self.sd is not None:
             raise ValueError("'mean' and 'sd' belong to prior: normal; a uniform prior takes only low and high")
         return self
-
-    @property
-    def paths(self) -> list[str]:
-        return [self.path] if isinstance(self.path, str) else list(self.path)
-
-    @property
-    def column(self) -> str:
-        return self.name or self.paths[0]
 
     @property
     def scaled_bounds(self) -> tuple[float, float]:
@@ -165,13 +157,8 @@ class CalibrationSpec(Section):
 
     @model_validator(mode="after")
     def _check(self) -> CalibrationSpec:
-        names = [p.column for p in self.parameters]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"parameters: names must be unique; repeated: {dupes}. Give each a 'name'")
-        paths = [path for p in self.parameters for path in p.paths]
-        if len(set(paths)) != len(paths):
-            raise ValueError("parameters: a config path is fitted twice")
+        check_distinct(self.parameters, "parameters", twice="a config path is fitted twice",
+                       hint=". Give each a 'name'")
         if self.statistics.transform == "linear":
             noise = self.data.noise
             missing = (sorted(self.data.column_map) if noise is None else

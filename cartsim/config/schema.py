@@ -38,6 +38,33 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
 
 
+class PathsTarget:
+    """For config blocks that set experiment values by dotted path (a swept, fitted or drawn
+    parameter): ``path`` is one path or a list sharing the value, ``name`` the table column."""
+
+    path: str | list[str]
+    name: str | None
+
+    @property
+    def paths(self) -> list[str]:
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+    @property
+    def column(self) -> str:
+        return self.name or self.paths[0]
+
+
+def check_distinct(targets: list[PathsTarget], field: str, *, twice: str, hint: str = "") -> None:
+    """Raise ``ValueError`` if two of ``targets`` share a column name or set the same path."""
+    names = [t.column for t in targets]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{field}: names must be unique; repeated: {dupes}{hint}")
+    paths = [path for t in targets for path in t.paths]
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"{field}: {twice}")
+
+
 # --------------------------------------------------------------------------------------- tissue
 class TissueConfig(Section):
     """The 2-D grid of tissue sites.

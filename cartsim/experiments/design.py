@@ -28,7 +28,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from cartsim.config import ConfigError, apply_overrides, parse_config
 from cartsim.config.errors import format_validation_error
-from cartsim.config.schema import ExperimentConfig, Section
+from cartsim.config.schema import ExperimentConfig, PathsTarget, Section, check_distinct
 
 SAMPLED_DESIGNS = ("latin_hypercube", "sobol", "saltelli")
 MAX_RUNS = 10_000_000  # a guard against a typo'd range producing a sweep that never ends
@@ -82,7 +82,7 @@ class BoundsSpec(Section):
         return self.low + unit * (self.high - self.low)
 
 
-class ParameterSpec(Section):
+class ParameterSpec(PathsTarget, Section):
     """One swept parameter.
 
     ``path`` is a dotted config path, or a list of paths that all take the same value (e.g. the
@@ -108,14 +108,6 @@ class ParameterSpec(Section):
         if isinstance(self.path, list) and not self.path:
             raise ValueError("path: give at least one dotted config path")
         return self
-
-    @property
-    def paths(self) -> list[str]:
-        return [self.path] if isinstance(self.path, str) else list(self.path)
-
-    @property
-    def column(self) -> str:
-        return self.name or self.paths[0]
 
     @property
     def axis_label(self) -> str:
@@ -157,13 +149,8 @@ class SweepSpec(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepSpec:
-        names = [p.column for p in self.parameters]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"parameters: names must be unique; repeated: {dupes}. Give each a 'name'")
-        paths = [path for p in self.parameters for path in p.paths]
-        if len(set(paths)) != len(paths):
-            raise ValueError("parameters: a config path is swept twice")
+        check_distinct(self.parameters, "parameters", twice="a config path is swept twice",
+                       hint=". Give each a 'name'")
         if self.design in SAMPLED_DESIGNS:
             self._check_sampled()
         else:
