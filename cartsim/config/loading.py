@@ -266,6 +266,7 @@ SHORTCUTS: dict[str, str] = {
     "memory": "car_t.memory.enabled",
     "pd1": "car_t.pd1.enabled",
     "trogocytosis": "car_t.trogocytosis.enabled",
+    "ifng_bystander": "tumor.ifng_bystander.enabled",
 }
 
 
