@@ -12,7 +12,8 @@ import solara
 import yaml
 from PIL import Image
 
-from cartsim.config import ConfigError
+from cartsim.config import ConfigError, load_config
+from cartsim.config.schema import ChemotherapyConfig, LymphodepletionConfig, RadiationConfig
 from cartsim.viz.app import TeachingPage
 from cartsim.viz.page_model import PageModel
 from cartsim.viz.page_params import (
@@ -24,6 +25,7 @@ from cartsim.viz.page_params import (
     product_for_design,
     teaching_config,
 )
+from cartsim.viz.page_treatments import BRIDGING_LEAD_DAYS, LYMPHODEPLETION_LEAD_DAYS
 
 from .conftest import CONFIGS
 
@@ -240,12 +242,113 @@ def test_page_switches_the_t_cell_mechanisms():
     base = page_config()
     params = model_params(base)
     assert params["cd4_cd8"]["value"] == "no subsets"
-    assert [params[k]["value"] for k in ("memory", "pd1", "trogocytosis")] == [False, False, False]
+    switches = ("memory", "pd1", "trogocytosis", "ifng_bystander")
+    assert [params[k]["value"] for k in switches] == [False] * 4
     first = initial_kwargs(params)
     assert PageModel(**first).config == base
-    m = PageModel(base, rng=1, cd4_cd8="1 CD4 : 1 CD8", memory=True, pd1=True, trogocytosis=True)
+    m = PageModel(base, rng=1, cd4_cd8="1 CD4 : 1 CD8", memory=True, pd1=True, trogocytosis=True,
+                  ifng_bystander=True)
     assert m.config.dosing[0].cd4_fraction == 0.5
     assert m.config.car_t.memory.enabled and m.config.car_t.pd1.enabled and m.config.car_t.trogocytosis.enabled
+    assert m.config.tumor.ifng_bystander.enabled
     for _ in range(3):
         m.step()
     assert "cart_memory" in m._census and "cart_cd4" in m._census
+
+
+def test_page_controls_are_grouped_dose_escape_biology_treatments():
+    assert list(model_params(page_config())) == [
+        "config", "rng", "dose", "infusion_day", "car_design", "antigen_loss_probability",
+        "negative_fraction", "kill_rate_per_h", "tumor_kind", "cd4_cd8",
+        "memory", "trogocytosis", "ifng_bystander", "pd1",
+        "anti_pd1_percent", "lymphodepletion", "chemotherapy", "radiation_Gy", "armored"]
+
+
+TREATMENTS_OFF = {"anti_pd1_percent": 0, "lymphodepletion": False, "chemotherapy": False,
+                  "radiation_Gy": 0.0, "armored": False, "ifng_bystander": False}
+
+
+@pytest.mark.parametrize("name, on", [
+    ("quickstart.yaml", {}),
+    ("lymphodepletion.yaml", {"lymphodepletion": True}),
+    ("chemo_radiation.yaml", {"chemotherapy": True, "radiation_Gy": 2.0}),
+    ("pd1_blockade.yaml", {"anti_pd1_percent": 90}),
+    ("armored_il12.yaml", {"armored": True}),
+])
+def test_treatment_controls_start_at_the_files_treatments(name, on):
+    config = page_config(CONFIGS / name)
+    first = initial_kwargs(model_params(config))
+    assert {k: first[k] for k in TREATMENTS_OFF} == TREATMENTS_OFF | on
+    assert PageModel(**first).config == config  # the first model is the file's experiment
+
+
+def test_ifng_bystander_switch_starts_at_the_files_value(tmp_path):
+    path = tmp_path / "bystander.yaml"
+    path.write_text("tumor: {ifng_bystander: {enabled: true, death_rate_per_day: 0.5}}\n")
+    config = page_config(path)
+    first = initial_kwargs(model_params(config))
+    assert first["ifng_bystander"] is True
+    assert PageModel(**first).config == config
+    off = PageModel(config, ifng_bystander=False).config.tumor.ifng_bystander
+    assert not off.enabled and off.death_rate_per_day == 0.5
+
+
+def test_lymphodepletion_switch_adds_the_schemas_window_before_the_first_infusion():
+    base = page_config()
+    [t] = PageModel(base, lymphodepletion=True, infusion_day=5.0).config.treatments
+    assert t == LymphodepletionConfig(kind="lymphodepletion", day=5.0 - LYMPHODEPLETION_LEAD_DAYS)
+    assert t.day < 5.0
+    [early] = PageModel(base, lymphodepletion=True, infusion_day=1.0).config.treatments
+    assert early.day == 0.0  # not before the run starts
+    assert PageModel(base, lymphodepletion=False).config.treatments == []
+    # A file's own lymphodepletion: the switch is on, keeps it as it is, and off removes it.
+    file = page_config(CONFIGS / "lymphodepletion.yaml")
+    assert PageModel(file, lymphodepletion=True, infusion_day=3.0).config.treatments == file.treatments
+    assert PageModel(file, lymphodepletion=False).config.treatments == []
+
+
+def test_chemotherapy_switch_and_radiation_slider():
+    base = page_config()  # the infusion on day 2
+    day = 2.0 - BRIDGING_LEAD_DAYS
+    treatments = PageModel(base, chemotherapy=True, radiation_Gy=4.0).config.treatments
+    assert sorted(treatments, key=lambda t: t.kind) == [
+        ChemotherapyConfig(kind="chemotherapy", day=day),
+        RadiationConfig(kind="radiation", day=day, dose_Gy=4.0, region=None)]  # the whole tissue
+    assert PageModel(base, chemotherapy=False, radiation_Gy=0.0).config.treatments == []
+    # A file's treatments: the radiation slider sets their dose and keeps their time and region.
+    file = page_config(CONFIGS / "chemo_radiation.yaml")
+    [radiation] = [t for t in file.treatments if t.kind == "radiation"]
+    moved = PageModel(file, chemotherapy=True, radiation_Gy=6.0).config.treatments
+    assert moved == [radiation.model_copy(update={"dose_Gy": 6.0}) if t.kind == "radiation" else t
+                     for t in file.treatments]
+    assert PageModel(file, chemotherapy=False, radiation_Gy=0.0).config.treatments == []
+
+
+def test_anti_pd1_slider_is_the_blockade_and_acts_with_pd1_on():
+    base = page_config()
+    [t] = PageModel(base, pd1=True, anti_pd1_percent=40).config.treatments
+    assert (t.kind, t.blockade, t.day) == ("anti_pd1", 0.4, base.dosing[0].day)
+    assert t.day + t.duration_days >= base.time.duration_days  # to the end of the run
+    assert PageModel(base, pd1=True, anti_pd1_percent=0).config.treatments == []
+    off = PageModel(base, pd1=False, anti_pd1_percent=40).config
+    assert off.treatments == [] and not off.car_t.pd1.enabled  # nothing to block
+    file = page_config(CONFIGS / "pd1_blockade.yaml")
+    assert [t.blockade for t in PageModel(file, anti_pd1_percent=50).config.treatments] == [0.5]
+    # Switching the file's PD-1 off also leaves its antibody out (the experiment could not hold it).
+    first = initial_kwargs(model_params(file))
+    assert PageModel(**(first | {"pd1": False})).config.treatments == []
+
+
+def test_armored_switch_adds_the_il12_payload_and_cytokine_to_the_dosed_product():
+    shipped = load_config(CONFIGS / "armored_il12.yaml")
+    base = page_config()
+    assert "IL12" not in base.cytokines
+    config = PageModel(base, car_design="CD19 OR CD22", armored=True).config
+    assert config.product("CAR19or22").armored == shipped.products[0].armored
+    assert config.cytokines["IL12"] == shipped.cytokines["IL12"]
+    assert [p.name for p in config.products if p.armored is not None] == ["CAR19or22"]
+    assert PageModel(base, armored=False).config == base
+    file = page_config(CONFIGS / "armored_il12.yaml")
+    plain = PageModel(file, armored=False).config
+    assert plain.products[0].armored is None and plain.cytokines == file.cytokines
+

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cartsim.config import ConfigError, ExperimentConfig
+from cartsim.config import ConfigError, ExperimentConfig, apply_overrides, resolve_shortcuts
 from cartsim.model import CarTModel, resolve_config
 from cartsim.viz.page_params import CD4_CD8_RATIOS, TUMOR_KINDS, entry_route, product_for_design
+from cartsim.viz.page_treatments import with_treatments
 
 
 class PageModel(CarTModel):
-    """:class:`~cartsim.CarTModel` with two extra keyword parameters for the page's menus.
+    """:class:`~cartsim.CarTModel` with extra keyword parameters for the page's menus and treatments.
 
     Args:
         config: as for :class:`~cartsim.CarTModel` (the page passes its base config).
@@ -23,6 +24,9 @@ class PageModel(CarTModel):
             the first infusion enters (:func:`~cartsim.viz.page_params.entry_route`).
         cd4_cd8: a CD4:CD8 menu label (:data:`~cartsim.viz.page_params.CD4_CD8_RATIOS`); sets the
             first infusion's ``cd4_fraction`` (a label not in the menu keeps the config's value).
+        anti_pd1_percent, lymphodepletion, chemotherapy, radiation_Gy, armored: the treatment
+            controls (:mod:`cartsim.viz.page_treatments`), applied after every other parameter, so
+            that they see the first infusion's day and product and whether PD-1 is on.
         scenario: accepted for Mesa's Reset and ignored.
         **params: any other :class:`~cartsim.CarTModel` keyword parameter (``dose``, ...).
 
@@ -38,6 +42,11 @@ class PageModel(CarTModel):
         car_design: str | None = None,
         tumor_kind: str | None = None,
         cd4_cd8: str | None = None,
+        anti_pd1_percent: float | None = None,
+        lymphodepletion: bool | None = None,
+        chemotherapy: bool | None = None,
+        radiation_Gy: float | None = None,
+        armored: bool | None = None,
         scenario=None,
         **params: Any,
     ):
@@ -55,5 +64,9 @@ class PageModel(CarTModel):
                 params["route"] = entry_route(tumor_kind, base.dosing[0].route)
         if cd4_cd8 in CD4_CD8_RATIOS and base.dosing:
             params["cd4_fraction"] = CD4_CD8_RATIOS[cd4_cd8]
-        super().__init__(base, rng=rng, **params)
+        data = base.model_dump(mode="python")
+        data = apply_overrides(data, resolve_shortcuts(params, data))
+        data = with_treatments(data, anti_pd1_percent=anti_pd1_percent, lymphodepletion=lymphodepletion,
+                               chemotherapy=chemotherapy, radiation_Gy=radiation_Gy, armored=armored)
+        super().__init__(data, rng=rng)
         self.seed_used = base.seed if rng is None else rng  # shown on the page

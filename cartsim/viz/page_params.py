@@ -15,6 +15,7 @@ from typing import Any
 from cartsim.config import ConfigError, ExperimentConfig, parse_config
 from cartsim.config.loading import read_yaml
 from cartsim.config.schema import ProductConfig
+from cartsim.viz.page_treatments import treatment_controls
 
 # Environment variable naming the experiment file the served page starts from (unset: the
 # classroom experiment); ``cartsim viz CONFIG`` sets it for the server.
@@ -140,15 +141,18 @@ def _slider(kind: str, label: str, value: float, lo: float, hi: float, step: flo
 
 
 def model_params(config: ExperimentConfig) -> dict[str, Any]:
-    """Mesa SolaraViz ``model_params``: the fixed base config, then sliders and menus.
+    """Mesa SolaraViz ``model_params``: the fixed base config, then sliders, menus and switches.
 
     Keys are :class:`~cartsim.viz.page_model.PageModel` keyword parameters; initial values come
     from ``config`` (antigen-wide sliders show the first antigen's value and set all antigens).
+    In the order shown: the dose and CAR design, antigen escape, kill rate, tumor type and CD4:CD8;
+    the T-cell and tumor biology switches; the treatments besides the CAR-T dose.
     """
     first_antigen = next(iter(config.antigens.values()))
     dose = config.dosing[0]
     product = config.product(dose.product)
     duration = config.time.duration_days
+    treatments = treatment_controls(config)
     return {
         "config": config,
         "rng": _slider("SliderInt", "Random seed", config.seed, 0, 99, 1),
@@ -171,11 +175,25 @@ def model_params(config: ExperimentConfig) -> dict[str, Any]:
         "cd4_cd8": {"type": "Select", "label": "CD4:CD8 ratio of the dose",
                     "value": cd4_cd8_label(dose.cd4_fraction),
                     "values": list(dict.fromkeys([*CD4_CD8_RATIOS, cd4_cd8_label(dose.cd4_fraction)]))},
+        # the T-cell and tumor biology switches
         "memory": {"type": "Checkbox", "label": "Memory CAR-T (long persistence)",
                    "value": config.car_t.memory.enabled},
-        "pd1": {"type": "Checkbox", "label": "PD-1 / PD-L1 suppression", "value": config.car_t.pd1.enabled},
         "trogocytosis": {"type": "Checkbox", "label": "Trogocytosis (antigen taken, fratricide)",
                          "value": config.car_t.trogocytosis.enabled},
+        "ifng_bystander": {"type": "Checkbox", "label": "IFN-γ slows tumor cells nearby",
+                           "value": config.tumor.ifng_bystander.enabled},
+        "pd1": {"type": "Checkbox", "label": "PD-1 / PD-L1 suppression", "value": config.car_t.pd1.enabled},
+        # the treatments besides the CAR-T dose (cartsim.viz.page_treatments)
+        "anti_pd1_percent": _slider("SliderInt", "Anti-PD-1 antibody (% blocked; needs PD-1 on)",
+                                    treatments["anti_pd1_percent"], 0, 100, 5),
+        "lymphodepletion": {"type": "Checkbox", "label": "Lymphodepletion before the dose",
+                            "value": treatments["lymphodepletion"]},
+        "chemotherapy": {"type": "Checkbox", "label": "Chemotherapy before the dose",
+                         "value": treatments["chemotherapy"]},
+        "radiation_Gy": _slider("SliderFloat", "Radiation before the dose (Gy)",
+                                treatments["radiation_Gy"], 0.0, 10.0, 0.5),
+        "armored": {"type": "Checkbox", "label": "Armored CAR (secretes IL-12)",
+                    "value": treatments["armored"]},
     }
 
 
