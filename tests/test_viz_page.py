@@ -352,3 +352,15 @@ def test_armored_switch_adds_the_il12_payload_and_cytokine_to_the_dosed_product(
     plain = PageModel(file, armored=False).config
     assert plain.products[0].armored is None and plain.cytokines == file.cytokines
 
+
+
+def test_reset_applies_the_biology_and_treatment_controls():
+    rc = render_page()
+    rc.find(v.Checkbox, label="Lymphodepletion before the dose").widget.v_model = True
+    rc.find(v.Slider, label="Radiation before the dose (Gy)").widget.v_model = 2.0
+    rc.find(v.Checkbox, label="IFN-γ slows tumor cells nearby").widget.v_model = True
+    assert "Also:" not in html_with_class(rc, "cartsim-run")  # not before Reset
+    button(rc, "Reset").click()
+    run = html_with_class(rc, "cartsim-run")
+    assert "IFN-γ bystander effect" in run
+    assert "lymphodepletion from day 0" in run and "2 Gy radiation on day 1.5" in run

@@ -11,10 +11,12 @@ from PIL import Image
 
 from cartsim.snapshot import Snapshot
 from cartsim.viz.live_plots import CarTPlot, TumorPlot, count_label
-from cartsim.viz.narration import escape_phenotypes, right_now, run_summary, what_you_see
+from cartsim.viz.narration import escape_phenotypes, mechanisms_now, right_now, run_summary, what_you_see
 from cartsim.viz.page_params import page_config
 from cartsim.viz.tissue_frame import legend_html, overlay_bar_html, tissue_png
 from cartsim.viz.tissue_image import legend_entries, tissue_rgba
+
+from .conftest import CONFIGS
 
 ANTIGENS = ("CD19", "CD22")
 
@@ -119,6 +121,47 @@ def test_right_now_tells_the_phase_of_the_run():
     gone = timeseries((8.0, 8.5, 9.0), (3, 1, 0))
     gone[["tumor_CD19+CD22+", "tumor_CD19-CD22+", "tumor_CD19+CD22-"]] = 0
     assert "No tumor cells are left" in right_now(config, gone)
+
+
+def test_right_now_reports_the_mechanisms_and_treatments_switched_on():
+    config = page_config()
+    plain = right_now(config, timeseries((2.0, 2.5, 3.0), (100, 60, 30)))
+    assert "\n\n" not in plain and mechanisms_now(timeseries().iloc[-1]) == ""
+    ts = timeseries((2.0, 2.5, 3.0), (100, 60, 30))  # 80 CAR-T cells at the end
+    ts["cart_memory"] = [0, 4, 20]
+    ts["cart_pd1_positive"] = [0, 10, 40]
+    ts["anti_pd1_blockade"] = [0.7, 0.7, 0.7]
+    ts["trogocytosis_escapes_total"] = [0, 1, 3]
+    ts["fratricide_total"] = [0, 0, 1]
+    ts["chemo_kills_total"] = [0, 5, 12]
+    ts["radiation_kills_total"] = [400, 400, 400]
+    ts["bystander_deaths_total"] = [0, 0, 7]
+    ts["ifng_arrests_total"] = [0, 2, 9]
+    text = right_now(config, ts)
+    first, mechanisms = text.split("\n\n")
+    assert first == plain
+    assert ("**CAR-T cells:** 20 (25%) resting memory cells; 40 (50%) PD-1+, braked by tumor PD-L1 "
+            "(anti-PD-1 blocks 70% of the brake).") in mechanisms
+    assert ("**Trogocytosis:** 3 tumor cells escaped with too little antigen left; 1 CAR-T cell killed "
+            "by other CAR-T (fratricide).") in mechanisms
+    assert ("**Tumor cells killed so far:** 12 by chemotherapy, 400 by radiation, 7 by cytokines around "
+            "the CAR-T (bystander).") in mechanisms
+    assert mechanisms.endswith("IFN-γ has stopped 9 tumor cell divisions.")
+
+
+def test_run_summary_names_what_is_switched_on():
+    from cartsim.config.schema import TREATMENT_CONFIGS
+    from cartsim.viz.narration import TREATMENT_WORDS
+    from cartsim.viz.page_model import PageModel
+
+    assert set(TREATMENT_WORDS) == set(TREATMENT_CONFIGS)
+    summary = run_summary(page_config(CONFIGS / "chemo_radiation.yaml"))
+    assert summary.endswith("seed 1. Also: 2 Gy radiation on day 0.5 (part of the tissue); chemotherapy on day 0.5.")
+    config = PageModel(page_config(), cd4_cd8="1 CD4 : 3 CD8", memory=True, pd1=True, anti_pd1_percent=60,
+                       lymphodepletion=True, armored=True).config
+    assert run_summary(config).endswith(
+        "Also: CD4/CD8 subsets (1 CD4 : 3 CD8); memory CAR-T; PD-1 suppression; lymphodepletion from day 0; "
+        "anti-PD-1 blocking 60% from day 2; armored CAR secreting IL-12.")
 
 
 def test_texts_for_students_name_this_experiment():

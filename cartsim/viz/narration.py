@@ -12,7 +12,8 @@ import pandas as pd
 from cartsim.agents.gates import gate
 from cartsim.config import ExperimentConfig
 from cartsim.snapshot import phenotype_names
-from cartsim.viz.page_params import design_label
+from cartsim.viz.page_params import cd4_cd8_label, design_label
+from cartsim.viz.tissue_image import cytokine_label
 
 # How many recorded hours the "right now" sentence looks back to tell growth from shrinkage.
 TREND_HOURS = 6.0
@@ -110,7 +111,43 @@ def right_now(config: ExperimentConfig, ts: pd.DataFrame) -> str:
         lines.append("Relapse: tumor cells the CAR cannot see are growing back.")
     elif tumor > before:
         lines.append("The tumor is growing again.")
-    return " ".join(lines)
+    mechanisms = mechanisms_now(last)
+    return " ".join(lines) + (f"\n\n{mechanisms}" if mechanisms else "")
+
+
+#: The census columns of tumor cells killed by treatments and bystander effects, and their words.
+THERAPY_WORDS = {"chemo_kills_total": "by chemotherapy", "radiation_kills_total": "by radiation",
+                 "bystander_deaths_total": "by cytokines around the CAR-T (bystander)"}
+
+
+def _share(n: int, total: int) -> str:
+    return f"{n:,} ({n / total:.0%})" if total else f"{n:,}"
+
+
+def mechanisms_now(last: pd.Series) -> str:
+    """What the mechanisms and treatments switched on have done, from the latest record ``last``
+    (their census columns are recorded only when they are on); empty when none is on."""
+    out = []
+    cart = int(last["cart_total"])
+    states = []
+    if "cart_memory" in last:
+        states.append(f"{_share(int(last['cart_memory']), cart)} resting memory cells")
+    if "cart_pd1_positive" in last:
+        blockade = float(last.get("anti_pd1_blockade", 0.0))
+        states.append(f"{_share(int(last['cart_pd1_positive']), cart)} PD-1+, braked by tumor PD-L1"
+                      + (f" (anti-PD-1 blocks {blockade:.0%} of the brake)" if blockade > 0 else ""))
+    if states:
+        out.append(f"**CAR-T cells:** {'; '.join(states)}.")
+    if "trogocytosis_escapes_total" in last:
+        out.append(f"**Trogocytosis:** {_count(int(last['trogocytosis_escapes_total']), 'tumor cell')} escaped "
+                   f"with too little antigen left; {_count(int(last['fratricide_total']), 'CAR-T cell')} "
+                   "killed by other CAR-T (fratricide).")
+    killed = [f"{int(last[column]):,} {words}" for column, words in THERAPY_WORDS.items() if column in last]
+    if killed:
+        out.append(f"**Tumor cells killed so far:** {', '.join(killed)}.")
+    if "ifng_arrests_total" in last:
+        out.append(f"IFN-γ has stopped {_count(int(last['ifng_arrests_total']), 'tumor cell division')}.")
+    return " ".join(out)
 
 
 ROUTE_WORDS = {"edge": "from the tissue edge", "vessels": "through blood vessels",
@@ -118,7 +155,8 @@ ROUTE_WORDS = {"edge": "from the tissue edge", "vessels": "through blood vessels
 
 
 def run_summary(config: ExperimentConfig, seed: int | None = None) -> str:
-    """The settings of a run in one line: dose, CAR design, infusion day and route, tumor, seed."""
+    """The settings of a run in one line: dose, CAR design, infusion day and route, tumor, seed,
+    and what is switched on besides (:func:`switched_on`)."""
     seed = config.seed if seed is None else seed
     tumor = config.tumor.initial
     kind = "liquid (scattered)" if tumor.type == "dispersed" else "solid (nodule)"
@@ -126,5 +164,35 @@ def run_summary(config: ExperimentConfig, seed: int | None = None) -> str:
         return f"This run: no CAR-T infusion; {tumor.cells:,}-cell {kind} tumor; seed {seed}."
     d = config.dosing[0]
     design = design_label(config.product(d.product))
+    also = switched_on(config)
     return (f"This run: dose {d.cells:,} CAR-T cells ({design} CAR) on day {d.day:g}, entering "
-            f"{ROUTE_WORDS.get(d.route, d.route)}; {tumor.cells:,}-cell {kind} tumor; seed {seed}.")
+            f"{ROUTE_WORDS.get(d.route, d.route)}; {tumor.cells:,}-cell {kind} tumor; seed {seed}."
+            + (f" Also: {'; '.join(also)}." if also else ""))
+
+
+#: How the run summary names each treatment besides CAR-T (``treatments:`` entries, by kind).
+TREATMENT_WORDS = {
+    "anti_pd1": lambda t: f"anti-PD-1 blocking {t.blockade:.0%} from day {t.day:g}",
+    "lymphodepletion": lambda t: f"lymphodepletion from day {t.day:g}",
+    "chemotherapy": lambda t: f"chemotherapy on day {t.day:g}",
+    "radiation": lambda t: f"{t.dose_Gy:g} Gy radiation on day {t.day:g}"
+                           + ("" if t.region is None else " (part of the tissue)"),
+}
+
+
+def switched_on(config: ExperimentConfig) -> list[str]:
+    """The mechanisms and treatments of ``config`` that are off by default, in words."""
+    d = config.dosing[0] if config.dosing else None
+    out = []
+    if d is not None and d.cd4_fraction is not None:
+        out.append(f"CD4/CD8 subsets ({cd4_cd8_label(d.cd4_fraction)})")
+    out += [words for on, words in ((config.car_t.memory.enabled, "memory CAR-T"),
+                                    (config.car_t.trogocytosis.enabled, "trogocytosis"),
+                                    (config.tumor.ifng_bystander.enabled, "IFN-γ bystander effect"),
+                                    (config.car_t.pd1.enabled, "PD-1 suppression")) if on]
+    out += [TREATMENT_WORDS.get(t.kind, lambda t: f"{t.kind} from day {t.day:g}")(t)
+            for t in sorted(config.treatments, key=lambda t: t.day)]
+    payload = config.product(d.product).armored if d is not None else None
+    if payload is not None:
+        out.append(f"armored CAR secreting {cytokine_label(payload.cytokine)}")
+    return out

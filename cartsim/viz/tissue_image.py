@@ -29,7 +29,7 @@ from cartsim.snapshot import TCELL_PICTURE_STATES, Snapshot, default_legend
 
 # How cytokine names are written for people; any other name is shown as configured.
 _CYTOKINE_LABELS = {"IL2": "IL-2", "IL6": "IL-6", "IFNG": "IFN-γ", "TNF": "TNF-α", "TNFA": "TNF-α",
-                    "IL10": "IL-10"}
+                    "IL10": "IL-10", "IL12": "IL-12"}
 
 
 def cytokine_label(name: str) -> str:
