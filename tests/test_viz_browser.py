@@ -212,3 +212,34 @@ def test_each_browser_session_has_its_own_model(server, browser):
     assert mesa_time(first) == 2.0
     first.close()
     second.close()
+
+
+def test_a_treatment_switch_and_slider_change_the_model_at_reset(server, browser):
+    page, watcher = open_page(browser, server)
+    run = page.locator(".cartsim-run")
+    assert "Also:" not in run.inner_text()  # the classroom experiment: no treatments
+
+    switch = page.get_by_role("checkbox", name="Lymphodepletion before the dose")
+    assert switch.get_attribute("aria-checked") == "false"
+    # Vuetify draws its own box over the input: click the label, as a student does.
+    page.locator("label", has_text="Lymphodepletion before the dose").click()
+    wait_for(lambda: switch.get_attribute("aria-checked") == "true", what="the switch on")
+    radiation = page.get_by_role("slider", name="Radiation before the dose (Gy)")
+    radiation.focus()
+    radiation.press("End")
+    wait_for(lambda: radiation.get_attribute("aria-valuenow") == "10", what="10 Gy")
+    assert "Also:" not in run.inner_text()  # nothing changes until Reset
+
+    page.get_by_role("button", name="Reset").click()
+    wait_for(lambda: "lymphodepletion from day 0" in run.inner_text()
+             and "10 Gy radiation on day 1.5" in run.inner_text(), what="the new run's treatments")
+    assert mesa_time(page) == 0.0
+
+    # Switched off again: the next Reset's model has no lymphodepletion.
+    page.locator("label", has_text="Lymphodepletion before the dose").click()
+    wait_for(lambda: switch.get_attribute("aria-checked") == "false", what="the switch off")
+    page.get_by_role("button", name="Reset").click()
+    wait_for(lambda: "lymphodepletion" not in run.inner_text()
+             and "10 Gy radiation" in run.inner_text(), what="a run without lymphodepletion")
+    assert watcher.outside == [] and watcher.failed == []
+    page.close()
