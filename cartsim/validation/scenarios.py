@@ -1,8 +1,9 @@
 """Validation scenarios: the patterns the CAR-T literature reports, checked on the agent model.
 
-Each scenario runs small experiments with fixed seeds and returns a :class:`Outcome` with a
-pass/fail verdict for its pattern, a table of the numbers behind it and a figure. The patterns
-(see ``/docs/validation.md`` and the references in ``docs/model.md``):
+Each scenario runs experiments with fixed seeds (a :class:`~cartsim.validation.study.Study`, at
+small or realistic scale) and returns an :class:`Outcome` with a pass/fail verdict for its
+pattern, a table of the numbers behind it and a figure. The patterns (see ``/docs/validation.md``
+and the references in ``docs/model.md``):
 
 1. dose-response rises with log dose and saturates;
 2. CAR-T expand to a peak within 1-2 weeks, contract, and persist at a low level, doubling and
@@ -30,67 +31,31 @@ pass/fail verdict for its pattern, a table of the numbers behind it and a figure
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from scipy import stats
 
 from cartsim.agents.car import CarDesign
 from cartsim.analysis.fitting import fit_hill
-from cartsim.config import ExperimentConfig, parse_config
-from cartsim.experiments.run import run
+from cartsim.validation.study import Outcome, Study
+from cartsim.validation.study import figure as _fig
 
 
-@dataclass
-class Outcome:
-    number: int
-    part: str  # "" or a letter, for patterns with several parts
-    title: str
-    pattern: str
-    passed: bool
-    verdict: str  # one line: what was measured against what
-    table: pd.DataFrame
-    figure: Figure | None = field(default=None, repr=False)
-    statistics: dict = field(default_factory=dict)  # numbers behind the verdict, for tests
-
-    @property
-    def label(self) -> str:
-        return f"{self.number}{self.part}"
-
-
-def scene(**sections) -> ExperimentConfig:
-    """A small solid-tumor scene: 50×50 sites, a 400-cell CD19+ nodule, 21 days."""
-    data: dict = {
-        "name": "validation",
-        "tissue": {"width": 50, "height": 50},
-        "time": {"duration_days": 21, "record_every_h": 12},
-        "tumor": {"initial": {"type": "nodule", "cells": 400}},
-        "antigens": {"CD19": {"negative_fraction": 0.0, "loss_probability": 0.0}},
-        "dosing": [{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}],
-    }
-    for key, value in sections.items():
-        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
-    return parse_config(data)
-
-
-def replicate(cfg: ExperimentConfig, seeds: range, metric: Callable[[object], dict]) -> pd.DataFrame:
-    rows = []
-    for seed in seeds:
-        result = run(cfg, seed=seed, snapshots=False)
-        rows.append({"seed": seed, **metric(result)})
-    return pd.DataFrame(rows)
-
-
-def _fig(ncols: int = 1, width: float = 5.5) -> tuple[Figure, list]:
-    fig = Figure(figsize=(width * ncols, 3.8), layout="constrained")
-    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
-    return fig, axes
+def mean_series(data: pd.DataFrame) -> dict:
+    """Per arm, the mean of the time series the runs' metric put in the column ``series``."""
+    return {arm: sum(group) / len(group) for arm, group in data.groupby("arm", sort=False)["series"]}
 
 
 # ----------------------------------------------------------------------------- 1. dose-response
-def dose_response(seeds: range) -> Outcome:
+#: Doses of the dose-response pattern (CAR-T cells) by scale: 1-32 for the small 400-cell nodule;
+#: 12-10,000 for the realistic 10,000 cells, whose ED50 lies near 50 (a few dozen CAR-T that reach
+#: the nodule expand enough to clear it), so the doses reach below 100 to show the lower shoulder
+DOSE_RESPONSE_DOSES = {"small": (1, 2, 4, 8, 16, 32), "realistic": (12, 25, 50, 100, 250, 1000, 10000)}
+
+
+def dose_response(study: Study) -> Outcome:
     """Tumor reduction and eradication against dose, with a Hill curve fitted to eradication.
 
     Single runs mostly either clear the tumor or fail, so the sigmoid is fitted where it is
@@ -99,14 +64,13 @@ def dose_response(seeds: range) -> Outcome:
     (both shoulders seen), the curve reach at least 0.95 at the top dose (saturation), and mean
     reduction rise with log dose (Spearman ρ > 0.7).
     """
-    doses = [1, 2, 4, 8, 16, 32]
-    frames = []
-    for dose in doses:
-        cfg = scene(dosing=[{"day": 1, "cells": dose, "product": "CAR19", "route": "edge"}])
-        df = replicate(cfg, seeds, lambda r: {"reduction": r.summary["tumor_reduction_at_nadir"] or 0.0,
-                                              "eradicated": r.summary["eradicated"]})
-        frames.append(df.assign(dose=dose))
-    data = pd.concat(frames)
+    # the scene scales the doses it is given: give each as its small-scale share
+    arms = {dose: study.scene(dosing=[{"day": 1, "cells": dose / study.scale.factor, "product": "CAR19",
+                                       "route": "edge"}])
+            for dose in DOSE_RESPONSE_DOSES[study.scale.name]}
+    doses = list(arms)
+    data = study.replicate(arms, lambda r: {"reduction": r.summary["tumor_reduction_at_nadir"] or 0.0,
+                                            "eradicated": r.summary["eradicated"]}, key="dose")
     table = data.groupby("dose").agg(reduction=("reduction", "mean"), eradicated=("eradicated", "mean"),
                                      runs=("eradicated", "size")).reset_index()
     rho = stats.spearmanr(np.log(data["dose"]), data["reduction"]).statistic
@@ -142,10 +106,16 @@ STEIN_DOUBLING_DAYS, STEIN_HALF_LIFE_DAYS = 0.78, 4.3
 
 def expansion_and_contraction(day: np.ndarray, cart: np.ndarray, infusion_day: float,
                               contraction_days: float = 10.0) -> tuple[float, float]:
-    """Doubling time (days) from the infusion to the peak, and half-life (days) over the
-    ``contraction_days`` after the peak: log-linear least-squares fits of the CAR-T count."""
+    """Doubling time (days) of the expansion and half-life (days) over the ``contraction_days``
+    after the peak: log-linear least-squares fits of the CAR-T count.
+
+    The expansion is fitted from the infusion to the first count of half the peak or more: the
+    growth is exponential while targets abound and slows as the tumor runs out, so the fit ends
+    where the curve bends (as an exponential phase is read off a logistic one).
+    """
     i_peak = int(np.argmax(cart))
-    up = (day > infusion_day) & (day <= day[i_peak])
+    i_half = int(np.argmax(cart >= cart[i_peak] / 2))
+    up = (day > infusion_day) & (day <= day[i_half])
     down = (day >= day[i_peak]) & (day <= day[i_peak] + contraction_days)
     log_c = np.log(np.maximum(cart, 0.5))  # half a cell stands for none on the log scale
     growth = np.polyfit(day[up], log_c[up], 1)[0] if up.sum() >= 2 else np.nan
@@ -153,10 +123,12 @@ def expansion_and_contraction(day: np.ndarray, cart: np.ndarray, infusion_day: f
     return float(np.log(2) / growth), float(-np.log(2) / decay)
 
 
-def kinetics(seeds: range) -> Outcome:
-    cfg = scene(tissue={"width": 60, "height": 60}, tumor={"initial": {"type": "nodule", "cells": 1200}},
-                time={"duration_days": 28, "record_every_h": 12},
-                dosing=[{"day": 1, "cells": 60, "product": "CAR19", "route": "edge"}])
+def kinetics(study: Study) -> Outcome:
+    dose = 60
+    cfg = study.scene(tissue={"width": 60, "height": 60}, tumor={"initial": {"type": "nodule", "cells": 1200}},
+                      time={"duration_days": 28, "record_every_h": 12},
+                      dosing=[{"day": 1, "cells": dose, "product": "CAR19", "route": "edge"}])
+    dose = study.scale.cells(dose)
     series = []
 
     def metric(r):
@@ -167,9 +139,9 @@ def kinetics(seeds: range) -> Outcome:
         return {"peak": s["peak_cart"], "peak_day_after_infusion": s["peak_cart_day"] - 1.0, "final": s["final_cart"],
                 "doubling_days": doubling, "half_life_days": half_life}
 
-    table = replicate(cfg, seeds, metric)
+    table = study.replicate(cfg, metric)
     m = table.mean(numeric_only=True)
-    expansion = m["peak"] / 60
+    expansion = m["peak"] / dose
     # the clinical figures come from patients, the scene is a small nodule: agreement within a
     # factor of two is what the pattern asks of the shape
     shape = (STEIN_DOUBLING_DAYS / 2 <= m["doubling_days"] <= 2 * STEIN_DOUBLING_DAYS
@@ -179,7 +151,7 @@ def kinetics(seeds: range) -> Outcome:
     fig, (ax,) = _fig()
     for s in series:
         ax.semilogy(s["day"], s["cart_total"].clip(lower=0.5), color="tab:blue", alpha=0.4)
-    ax.set(xlabel="day", ylabel="CAR-T cells", title="CAR-T kinetics (dose 60 on day 1)")
+    ax.set(xlabel="day", ylabel="CAR-T cells", title=f"CAR-T kinetics (dose {dose:,} on day 1)")
     return Outcome(2, "", "CAR-T kinetics",
                    "expansion to a peak within 1-2 weeks (doubling ~0.78 d), contraction (half-life ~4.3 d), "
                    "low persistence (Stein et al. 2019)", ok,
@@ -191,7 +163,9 @@ def kinetics(seeds: range) -> Outcome:
 
 
 # ----------------------------------------------------------------------------- 3. antigen escape
-ESCAPE_TUMOR_SIZES = (150, 600, 1200)
+#: Initial tumors (cells) of the escape pattern by scale; at realistic scale no scene is below
+#: 10,000 cells
+ESCAPE_TUMOR_SIZES = {"small": (150, 600, 1200), "realistic": (10_000, 20_000, 30_000)}
 
 
 def _escape_metrics(r) -> dict:
@@ -210,16 +184,22 @@ def _escape_metrics(r) -> dict:
 #: many times the replicates of the others, or its size trend is lost in the binomial noise
 ESCAPE_REPLICATE_FACTOR = 3
 
+#: CD19 loss per tumor division by scale. Recurrence needs a CD19-negative clone before the CAR-T
+#: arrive, and the number of clones grows with the tumor's divisions: the probability is chosen so
+#: that the middle tumor of either scale expects about as many (0.6 / 600 cells = 0.6 / 20,000 cells)
+ESCAPE_LOSS_PROBABILITY = {"small": 1e-3, "realistic": 3e-5}
 
-def antigen_escape(seeds: range) -> Outcome:
-    seeds = range(seeds.start, seeds.start + ESCAPE_REPLICATE_FACTOR * len(seeds))
-    frames = []
-    for cells in ESCAPE_TUMOR_SIZES:
-        cfg = scene(antigens={"CD19": {"negative_fraction": 0.0, "loss_probability": 0.001}},
-                    tumor={"initial": {"type": "nodule", "cells": cells}},
-                    dosing=[{"day": 1, "cells": 80, "product": "CAR19", "route": "edge"}])
-        frames.append(replicate(cfg, seeds, _escape_metrics).assign(initial_tumor=cells))
-    data = pd.concat(frames)
+
+def antigen_escape(study: Study) -> Outcome:
+    seeds = range(study.seeds.start, study.seeds.start + ESCAPE_REPLICATE_FACTOR * len(study.seeds))
+    loss = ESCAPE_LOSS_PROBABILITY[study.scale.name]
+    # the scene scales the cells and doses it is given: give the tumor as its small-scale share
+    arms = {cells: study.scene(antigens={"CD19": {"negative_fraction": 0.0, "loss_probability": loss}},
+                               tumor={"initial": {"type": "nodule", "cells": cells / study.scale.factor}},
+                               dosing=[{"day": 1, "cells": 80, "product": "CAR19", "route": "edge"}])
+            for cells in ESCAPE_TUMOR_SIZES[study.scale.name]}
+    sizes = list(arms)
+    data = replace(study, seeds=seeds).replicate(arms, _escape_metrics, key="initial_tumor")
     table = data.groupby("initial_tumor").agg(
         negative_start=("negative_start", "mean"), negative_end=("negative_end", "mean"),
         recurrence_risk=("recurred", "mean"), final_tumor=("final", "mean")).reset_index()
@@ -228,12 +208,12 @@ def antigen_escape(seeds: range) -> Outcome:
     selected = bool(share > 0.5 and share > data["negative_start"].mean())
     risk = table["recurrence_risk"].to_numpy()
     rho = stats.spearmanr(data["initial_tumor"], data["recurred"].astype(float)).statistic
-    small, large = data[data["initial_tumor"] == ESCAPE_TUMOR_SIZES[0]], data[data["initial_tumor"] == ESCAPE_TUMOR_SIZES[-1]]
+    small, large = data[data["initial_tumor"] == sizes[0]], data[data["initial_tumor"] == sizes[-1]]
     fisher = stats.fisher_exact([[large["recurred"].sum(), (~large["recurred"]).sum()],
                                  [small["recurred"].sum(), (~small["recurred"]).sum()]], alternative="greater")
     rises = bool(risk[-1] > risk[0] and rho > 0)
     fig, (ax,) = _fig()
-    ax.bar([f"{c} cells" for c in ESCAPE_TUMOR_SIZES], risk, color=["#88CCEE", "#DDCC77", "#CC6677"])
+    ax.bar([f"{c:,} cells" for c in sizes], risk, color=["#88CCEE", "#DDCC77", "#CC6677"])
     ax.set(ylabel="runs with a recurrence by day 21", xlabel="initial tumor",
            title="Antigen escape vs initial tumor", ylim=(0, 1))
     return Outcome(3, "", "Antigen escape",
@@ -241,7 +221,7 @@ def antigen_escape(seeds: range) -> Outcome:
                    "larger tumors recur more", selected and rises,
                    f"CD19-negative share of recurrent tumors {share:.2f} (> 0.5; {data['negative_start'].mean():.3f} "
                    f"at the start); recurrence risk {', '.join(f'{x:.2f}' for x in risk)} for "
-                   f"{', '.join(map(str, ESCAPE_TUMOR_SIZES))} cells (largest > smallest; Spearman ρ(size, "
+                   f"{', '.join(f'{c:,}' for c in sizes)} cells (loss probability {loss:.2g} per division; largest > smallest; Spearman ρ(size, "
                    f"recurrence) = {rho:.2f}; one-sided Fisher exact p = {fisher.pvalue:.3f}, "
                    f"{len(seeds)} runs per size)", table, fig, {"rho": rho, "fisher_p": fisher.pvalue})
 
@@ -259,21 +239,18 @@ def unrecognised_cells(result) -> int:
     return int((design.encounter_probability(last.tumor_antigen[:, live].T) == 0).sum())
 
 
-def dual_targeting(seeds: range) -> Outcome:
+def dual_targeting(study: Study) -> Outcome:
     antigens = {"CD19": {"negative_fraction": 0.01, "loss_probability": 0.01},
                 "CD22": {"mean_density": 5000, "cv": 0.5, "negative_fraction": 0.01, "loss_probability": 0.01}}
     designs = {"CD19": (["CD19"], "single"), "CD19 OR CD22": (["CD19", "CD22"], "or"),
                "CD19 AND CD22": (["CD19", "CD22"], "and")}
-    rows = []
-    for label, (targets, logic) in designs.items():
-        cfg = scene(antigens=antigens, products=[{"name": "CAR", "targets": targets, "logic": logic}],
-                    time={"duration_days": 14, "record_every_h": 12},
-                    dosing=[{"day": 1, "cells": 80, "product": "CAR", "route": "edge"}])
-        for seed in seeds:
-            r = run(cfg, seed=seed)  # the last snapshot carries each cell's antigen densities
-            rows.append({"design": label, "seed": seed, "escaped": unrecognised_cells(r),
-                         "final": r.summary["final_tumor"]})
-    data = pd.DataFrame(rows)
+    arms = {label: study.scene(antigens=antigens, products=[{"name": "CAR", "targets": targets, "logic": logic}],
+                               time={"duration_days": 14, "record_every_h": 12},
+                               dosing=[{"day": 1, "cells": 80, "product": "CAR", "route": "edge"}])
+            for label, (targets, logic) in designs.items()}
+    # the last snapshot carries each cell's antigen densities
+    data = study.replicate(arms, lambda r: {"escaped": unrecognised_cells(r), "final": r.summary["final_tumor"]},
+                           key="design", snapshots=True)
     table = data.groupby("design", sort=False).agg(
         escape_variants=("escaped", "mean"), standard_error=("escaped", "sem"),
         runs_with_escape=("escaped", lambda e: (e > 0).mean()), final_tumor=("final", "mean")).reset_index()
@@ -291,19 +268,23 @@ def dual_targeting(seeds: range) -> Outcome:
 
 
 # ----------------------------------------------------------------------------- 5. toxicity
-def toxicity(seeds: range) -> Outcome:
+#: Doses (CAR-T) and initial tumors (cells) of the toxicity pattern, by scale
+TOXICITY_DESIGN = {"small": ((30, 90), (150, 1350)), "realistic": ((750, 2250), (10_000, 40_000))}
+
+
+def toxicity(study: Study) -> Outcome:
     # between patients tumor burden varies far more (>100-fold) than dose (0.2-5.0e6/kg; Maude
-    # 2018): the design spans 9-fold in tumor and 3-fold in dose
-    rows = []
-    for dose in (30, 90):
-        for cells in (150, 1350):
-            cfg = scene(tissue={"width": 60, "height": 60}, tumor={"initial": {"type": "nodule", "cells": cells}},
-                        time={"duration_days": 10, "record_every_h": 6},
-                        dosing=[{"day": 1, "cells": dose, "product": "CAR19", "route": "edge"}])
-            rows.append(replicate(cfg, seeds, lambda r: {"peak_IL6": r.summary["peak_IL6_pM"],
-                                                         "peak_cart": r.summary["peak_cart"]})
-                        .assign(dose=dose, initial_tumor=cells))
-    data = pd.concat(rows)
+    # 2018): the design spans 4- to 9-fold in tumor and 3-fold in dose
+    doses, tumors = TOXICITY_DESIGN[study.scale.name]
+    f = study.scale.factor  # the scene scales what it is given: give its small-scale share
+    arms = {(dose, cells): study.scene(
+                tissue={"width": 60, "height": 60}, tumor={"initial": {"type": "nodule", "cells": cells / f}},
+                time={"duration_days": 10, "record_every_h": 6},
+                dosing=[{"day": 1, "cells": dose / f, "product": "CAR19", "route": "edge"}])
+            for dose in doses for cells in tumors}
+    (low_dose, low_tumor), (high_dose, high_tumor) = min(arms), max(arms)
+    data = study.replicate(arms, lambda r: {"peak_IL6": r.summary["peak_IL6_pM"], "peak_cart": r.summary["peak_cart"]},
+                           key=("dose", "initial_tumor"))
     r_cart = stats.spearmanr(data["peak_IL6"], data["peak_cart"]).statistic
     r_tumor = stats.spearmanr(data["peak_IL6"], data["initial_tumor"]).statistic
     r_dose = stats.spearmanr(data["peak_IL6"], data["dose"]).statistic
@@ -316,13 +297,13 @@ def toxicity(seeds: range) -> Outcome:
     ax.set(xlabel="peak CAR-T", ylabel="peak IL-6 (pM)", title="IL-6 (CRS proxy)")
     ax.legend(fontsize="small")
     return Outcome(5, "", "Toxicity", "peak IL-6 tracks peak CAR-T and tumor burden more than dose "
-                   "(tumor 150-1,350 cells, dose 30-90 CAR-T)", ok,
+                   f"(tumor {low_tumor:,}-{high_tumor:,} cells, dose {low_dose:,}-{high_dose:,} CAR-T)", ok,
                    f"Spearman ρ(IL-6, peak CAR-T) = {r_cart:.2f} (> 0.7); ρ(IL-6, tumor) = {r_tumor:.2f} vs "
                    f"|ρ(IL-6, dose)| = {abs(r_dose):.2f} (the pattern needs tumor > dose)", table, fig, outcome_extra)
 
 
 # ----------------------------------------------------------------------------- 6. space
-def infiltration(seeds: range) -> Outcome:
+def infiltration(study: Study) -> Outcome:
     """Depth reached by CAR-T inside the initial nodule, for an antigen-positive and -negative tumor.
 
     The nodule is dense: T cells cannot squeeze past tumor cells (``tcells_squeeze_past_tumor:
@@ -331,24 +312,24 @@ def infiltration(seeds: range) -> Outcome:
     which opens the way. (With the default, squeezing T cells wander into antigen-negative tumor
     at about the density they have outside it, and clear antigen-positive tumor from its rim.)
     """
-    rows = []
-    for label, neg in (("CD19+", 0.0), ("CD19-", 1.0)):
-        cfg = scene(tissue={"width": 50, "height": 50, "tcells_squeeze_past_tumor": False},
-                    tumor={"initial": {"type": "nodule", "cells": 800}},
-                    antigens={"CD19": {"negative_fraction": neg, "loss_probability": 0.0}},
-                    time={"duration_days": 4, "record_every_h": 12, "snapshot_days": [0]},
-                    dosing=[{"day": 1, "cells": 120, "product": "CAR19", "route": "edge"}])
-        for seed in seeds:
-            r = run(cfg, seed=seed)
-            first, last = r.snapshots[0], r.snapshots[-1]
-            radius = np.sqrt((first.tumor_phenotype >= 0).sum() / np.pi)
-            yy, xx = np.indices(first.shape)
-            centre = (np.array(first.shape) - 1) / 2
-            dist = np.hypot(yy - centre[0], xx - centre[1])
-            inside = (last.tcell_state >= 0) & (dist < radius)
-            depth = (radius - dist[inside]).mean() if inside.any() else 0.0
-            rows.append({"tumor": label, "seed": seed, "depth_sites": depth, "tcells_inside": int(inside.sum())})
-    data = pd.DataFrame(rows)
+    arms = {label: study.scene(tissue={"width": 50, "height": 50, "tcells_squeeze_past_tumor": False},
+                               tumor={"initial": {"type": "nodule", "cells": 800}},
+                               antigens={"CD19": {"negative_fraction": neg, "loss_probability": 0.0}},
+                               time={"duration_days": 4, "record_every_h": 12, "snapshot_days": [0]},
+                               dosing=[{"day": 1, "cells": 120, "product": "CAR19", "route": "edge"}])
+            for label, neg in (("CD19+", 0.0), ("CD19-", 1.0))}
+
+    def metric(r) -> dict:
+        first, last = r.snapshots[0], r.snapshots[-1]
+        radius = np.sqrt((first.tumor_phenotype >= 0).sum() / np.pi)
+        yy, xx = np.indices(first.shape)
+        centre = (np.array(first.shape) - 1) / 2
+        dist = np.hypot(yy - centre[0], xx - centre[1])
+        inside = (last.tcell_state >= 0) & (dist < radius)
+        depth = (radius - dist[inside]).mean() if inside.any() else 0.0
+        return {"depth_sites": depth, "tcells_inside": int(inside.sum())}
+
+    data = study.replicate(arms, metric, key="tumor", snapshots=True)
     table = data.groupby("tumor", sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
     d = dict(zip(table["tumor"], table["depth_sites"], strict=True))
     ok = d["CD19+"] > d["CD19-"] + 2
@@ -364,15 +345,17 @@ def infiltration(seeds: range) -> Outcome:
 
 
 # ----------------------------------------------------------------------------- 6b. dish vs tissue
+#: The base dose of pattern 6b at small scale; the treatments double it or the kill limit
+RANKED_DOSE = 6
 RANKED_TREATMENTS = {
-    "6 CAR-T": {},
-    "12 CAR-T": {"dosing": [{"day": 1, "cells": 12, "product": "CAR19", "route": "edge"}]},
-    "6 CAR-T, kill limit 20": {"car_t": {"max_kills": 20}},
+    "dose": {},
+    "double dose": {"dosing": [{"day": 1, "cells": 2 * RANKED_DOSE, "product": "CAR19", "route": "edge"}]},
+    "dose, kill limit 20": {"car_t": {"max_kills": 20}},
 }
 SPACES = {"grid": "tissue (grid)", "stirred": "stirred dish"}
 
 
-def dish_vs_tissue(seeds: range) -> Outcome:
+def dish_vs_tissue(study: Study) -> Outcome:
     """Rank three treatments by tumor burden in tissue and in a stirred dish, with the same rules.
 
     Doubling the dose and doubling each cell's kill limit (max_kills) both double the killing
@@ -382,20 +365,18 @@ def dish_vs_tissue(seeds: range) -> Outcome:
     start. In tissue the cells must first reach the nodule from the edge and kill at its rim,
     so they divide before they exhaust and more cells, entering at more places, do better.
     """
-    rows = []
-    for space in SPACES:
-        for label, change in RANKED_TREATMENTS.items():
-            sections = {"dosing": [{"day": 1, "cells": 6, "product": "CAR19", "route": "edge"}], **change}
-            cfg = scene(space=space, **sections)
-            rows.append(replicate(cfg, seeds, lambda r: {"burden": r.summary["tumor_auc_cell_days"] / 21,
-                                                         "eradicated": r.summary["eradicated"]})
-                        .assign(space=space, treatment=label))
-    data = pd.concat(rows)
+    n = study.scale.cells(RANKED_DOSE)
+    names = {"dose": f"{n:,} CAR-T", "double dose": f"{2 * n:,} CAR-T", "dose, kill limit 20": f"{n:,} CAR-T, kill limit 20"}
+    arms = {(space, names[label]): study.scene(space=space, **{
+                "dosing": [{"day": 1, "cells": RANKED_DOSE, "product": "CAR19", "route": "edge"}], **change})
+            for space in SPACES for label, change in RANKED_TREATMENTS.items()}
+    data = study.replicate(arms, lambda r: {"burden": r.summary["tumor_auc_cell_days"] / 21,
+                                            "eradicated": r.summary["eradicated"]}, key=("space", "treatment"))
     table = (data.groupby(["space", "treatment"], sort=False)
              .agg(mean_tumor_cells=("burden", "mean"), standard_error=("burden", "sem"),
                   eradicated=("eradicated", "mean")).reset_index())
     cell = table.set_index(["space", "treatment"])
-    dose, limit = "12 CAR-T", "6 CAR-T, kill limit 20"
+    dose, limit = names["double dose"], names["dose, kill limit 20"]
 
     def advantage(space: str) -> tuple[float, float]:
         """Mean burden under the double dose minus under the double kill limit, and its standard error."""
@@ -411,10 +392,10 @@ def dish_vs_tissue(seeds: range) -> Outcome:
     fig, (ax,) = _fig(width=6.5)
     width = 0.38
     for i, (space, name) in enumerate(SPACES.items()):
-        rows_ = cell.loc[space].loc[list(RANKED_TREATMENTS)]
+        rows_ = cell.loc[space].loc[list(names.values())]
         ax.bar(np.arange(len(rows_)) + (i - 0.5) * width, rows_["mean_tumor_cells"], width,
                yerr=rows_["standard_error"], capsize=3, label=name, color=["#332288", "#DDAA33"][i])
-    ax.set_xticks(np.arange(len(RANKED_TREATMENTS)), list(RANKED_TREATMENTS))
+    ax.set_xticks(np.arange(len(names)), list(names.values()))
     ax.set_yscale("log")
     ax.set_ylim(top=ax.get_ylim()[1] * 4)  # room for the legend above the bars
     ax.set(ylabel="mean tumor cells over 21 days", title="Same rules and treatments: tissue vs stirred dish")
@@ -426,8 +407,8 @@ def dish_vs_tissue(seeds: range) -> Outcome:
 
     return Outcome(6, "b", "Space: dish vs tissue",
                    "treatment rankings differ between a stirred dish (mass action) and tissue", ok,
-                   f"mean tumor cells (± s.e.), tissue: 12 CAR-T {pm('grid', dose)} beats kill limit 20 "
-                   f"{pm('grid', limit)}; stirred dish: kill limit 20 {pm('stirred', limit)} beats 12 CAR-T "
+                   f"mean tumor cells (± s.e.), tissue: {dose} {pm('grid', dose)} beats kill limit 20 "
+                   f"{pm('grid', limit)}; stirred dish: kill limit 20 {pm('stirred', limit)} beats {dose} "
                    f"{pm('stirred', dose)} (the order must flip, each difference larger than its standard "
                    f"error: {-d_grid:.0f} vs {se_grid:.0f} and {d_dish:.0f} vs {se_dish:.0f}); Kendall τ between "
                    f"the two rankings of the three treatments = {tau:.2f}",
@@ -441,7 +422,7 @@ NEW_BIOLOGY_DAYS = 14
 SHORT = {"duration_days": NEW_BIOLOGY_DAYS, "record_every_h": 12}
 
 
-def cd4_cd8_ratio(seeds: range) -> Outcome:
+def cd4_cd8_ratio(study: Study) -> Outcome:
     """Peak expansion and tumor burden for one dose infused all CD8, 1:1 and all CD4.
 
     CD4 cells secrete IL-2 and kill slowly, CD8 cells kill and make no IL-2 (CARCADE's division
@@ -451,14 +432,12 @@ def cd4_cd8_ratio(seeds: range) -> Outcome:
     fraction: Spearman ρ > 0) and lower the tumor burden (mean tumor cells over the run, 1:1
     below all-CD8: one-sided Mann-Whitney p < 0.05).
     """
-    frames = []
-    for f in CD4_FRACTIONS:
-        cfg = scene(time=SHORT,
-                    dosing=[{"day": 1, "cells": 12, "product": "CAR19", "route": "edge", "cd4_fraction": f}])
-        frames.append(replicate(cfg, seeds, lambda r: {
-            "peak_cart": r.summary["peak_cart"], "burden": r.summary["tumor_auc_cell_days"] / NEW_BIOLOGY_DAYS,
-            "eradicated": r.summary["eradicated"]}).assign(cd4_fraction=f))
-    data = pd.concat(frames)
+    arms = {f: study.scene(time=SHORT,
+                           dosing=[{"day": 1, "cells": 12, "product": "CAR19", "route": "edge", "cd4_fraction": f}])
+            for f in CD4_FRACTIONS}
+    data = study.replicate(arms, lambda r: {
+        "peak_cart": r.summary["peak_cart"], "burden": r.summary["tumor_auc_cell_days"] / NEW_BIOLOGY_DAYS,
+        "eradicated": r.summary["eradicated"]}, key="cd4_fraction")
     table = data.groupby("cd4_fraction").agg(peak_cart=("peak_cart", "mean"), mean_tumor_cells=("burden", "mean"),
                                              eradicated=("eradicated", "mean"), runs=("seed", "size")).reset_index()
     cd8, mixed = data[data["cd4_fraction"] == 0.0], data[data["cd4_fraction"] == 0.5]
@@ -479,7 +458,7 @@ def cd4_cd8_ratio(seeds: range) -> Outcome:
                    f"(1:1 > 0:1, one-sided Mann-Whitney p = {p_peak:.3g} < 0.05; Spearman ρ(CD4 fraction, "
                    f"peak) = {rho:.2f} > 0); mean tumor cells {', '.join(f'{x:.0f}' for x in table['mean_tumor_cells'])} "
                    f"(1:1 < 0:1, p = {p_burden:.3g} < 0.05); eradicated in "
-                   f"{', '.join(f'{x:.0%}' for x in table['eradicated'])} of {len(seeds)} runs each", table, fig,
+                   f"{', '.join(f'{x:.0%}' for x in table['eradicated'])} of {len(study.seeds)} runs each", table, fig,
                    {"p_peak": p_peak, "p_burden": p_burden, "rho": rho})
 
 
@@ -489,7 +468,7 @@ PERSISTENCE_DAYS = 90
 TAIL_FROM_DAY = 60
 
 
-def persistence(seeds: range) -> Outcome:
+def persistence(study: Study) -> Outcome:
     """CAR-T kinetics over 90 days with memory cells (``car_t.memory``, defaults).
 
     The CAR-T counts of all runs are pooled (summed by day). The fast phase is the log-linear
@@ -501,9 +480,9 @@ def persistence(seeds: range) -> Outcome:
     and CAR-T still present at day 90 in most runs (one-sided binomial test against one half,
     p < 0.05).
     """
-    cfg = scene(time={"duration_days": PERSISTENCE_DAYS, "record_every_h": 24},
-                car_t={"memory": {"enabled": True}},
-                dosing=[{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}])
+    cfg = study.scene(time={"duration_days": PERSISTENCE_DAYS, "record_every_h": 24},
+                      car_t={"memory": {"enabled": True}},
+                      dosing=[{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}])
     series = []
 
     def metric(r):
@@ -512,7 +491,7 @@ def persistence(seeds: range) -> Outcome:
         return {"peak": r.summary["peak_cart"], "final": r.summary["final_cart"],
                 "memory_fraction_end": r.summary["memory_fraction_end"]}
 
-    table = replicate(cfg, seeds, metric)
+    table = study.replicate(cfg, metric)
     pooled = sum(s["cart_total"] for s in series)
     memory = sum(s["cart_memory"] for s in series)
     day, cart = pooled.index.to_numpy(float), pooled.to_numpy(float)
@@ -554,7 +533,7 @@ PD1_ARMS = {"no PD-1": {}, "PD-1, no blockade": {"pd1": True},
             "PD-1 + anti-PD-1": {"pd1": True, "blockade": 0.9}}
 
 
-def pd1_blockade(seeds: range) -> Outcome:
+def pd1_blockade(study: Study) -> Outcome:
     """Tumor burden for a PD-L1-high tumor (20,000 PD-L1 per cell before IFN-γ), with CAR-T
     without PD-1, with PD-1 and with PD-1 under anti-PD-1 blockade (90 % from the infusion on).
 
@@ -563,7 +542,7 @@ def pd1_blockade(seeds: range) -> Outcome:
     burden (mean tumor cells over 14 days; PD-1 above no PD-1) and blockade lower it again (PD-1 +
     anti-PD-1 below PD-1 alone), each by a one-sided Mann-Whitney test, p < 0.05.
     """
-    frames = []
+    arms = {}
     for label, arm in PD1_ARMS.items():
         sections: dict = {"time": SHORT, "dosing": [{"day": 1, "cells": 12, "product": "CAR19", "route": "edge"}],
                           "tumor": {"initial": {"type": "nodule", "cells": 400},
@@ -573,10 +552,10 @@ def pd1_blockade(seeds: range) -> Outcome:
         if "blockade" in arm:
             sections["treatments"] = [{"kind": "anti_pd1", "day": 1, "duration_days": NEW_BIOLOGY_DAYS - 1,
                                        "blockade": arm["blockade"]}]
-        frames.append(replicate(scene(**sections), seeds, lambda r: {
-            "burden": r.summary["tumor_auc_cell_days"] / NEW_BIOLOGY_DAYS, "peak_cart": r.summary["peak_cart"],
-            "pd1_positive_end": r.summary.get("pd1_positive_fraction_end")}).assign(arm=label))
-    data = pd.concat(frames)
+        arms[label] = study.scene(**sections)
+    data = study.replicate(arms, lambda r: {
+        "burden": r.summary["tumor_auc_cell_days"] / NEW_BIOLOGY_DAYS, "peak_cart": r.summary["peak_cart"],
+        "pd1_positive_end": r.summary.get("pd1_positive_fraction_end")})
     table = (data.groupby("arm", sort=False).agg(mean_tumor_cells=("burden", "mean"), standard_error=("burden", "sem"),
                                                  peak_cart=("peak_cart", "mean"),
                                                  pd1_positive_end=("pd1_positive_end", "mean")).reset_index())
@@ -596,7 +575,7 @@ def pd1_blockade(seeds: range) -> Outcome:
                    f"mean tumor cells over {NEW_BIOLOGY_DAYS} days: {means['no PD-1']:.0f} without PD-1, {means['PD-1, no blockade']:.0f} "
                    f"with PD-1 (higher: one-sided Mann-Whitney p = {p_suppressed:.3g} < 0.05), "
                    f"{means['PD-1 + anti-PD-1']:.0f} with PD-1 and 90 % blockade (lower than without blockade: "
-                   f"p = {p_rescued:.3g} < 0.05); {len(seeds)} runs per arm", table, fig,
+                   f"p = {p_rescued:.3g} < 0.05); {len(study.seeds)} runs per arm", table, fig,
                    {"p_suppressed": p_suppressed, "p_rescued": p_rescued})
 
 
@@ -611,7 +590,7 @@ def antigen_low_cells(result) -> int:
     return int((present & (design.encounter_probability(density) == 0)).sum())
 
 
-def trogocytosis(seeds: range) -> Outcome:
+def trogocytosis(study: Study) -> Outcome:
     """A CD19-dim nodule (8,000 CD19 per cell, none below the 2,000 threshold at the start, no
     antigen loss) treated with and without trogocytosis (``car_t.trogocytosis``, defaults: 10 %
     per engagement, fratricide on).
@@ -622,19 +601,16 @@ def trogocytosis(seeds: range) -> Outcome:
     p < 0.05) and more runs in which tumor remains (relapse or persistence; one-sided Fisher exact
     p < 0.05) with trogocytosis than without.
     """
-    rows = []
-    for label, trog in (("no trogocytosis", False), ("trogocytosis", True)):
-        cfg = scene(antigens={"CD19": {"mean_density": 8000, "cv": 0.32, "negative_fraction": 0.0,
-                                       "loss_probability": 0.0}},
-                    car_t={"trogocytosis": {"enabled": trog}}, time=SHORT,
-                    dosing=[{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}])
-        for seed in seeds:
-            r = run(cfg, seed=seed)  # the last snapshot carries each cell's antigen density
-            rows.append({"arm": label, "seed": seed, "antigen_low_end": antigen_low_cells(r),
-                         "tumor_end": r.summary["final_tumor"], "remains": r.summary["final_tumor"] > 0,
-                         "escapes": r.summary.get("trogocytosis_escapes", 0),
-                         "fratricide": r.summary.get("fratricide_kills", 0), "peak_cart": r.summary["peak_cart"]})
-    data = pd.DataFrame(rows)
+    arms = {label: study.scene(antigens={"CD19": {"mean_density": 8000, "cv": 0.32, "negative_fraction": 0.0,
+                                                  "loss_probability": 0.0}},
+                               car_t={"trogocytosis": {"enabled": trog}}, time=SHORT,
+                               dosing=[{"day": 1, "cells": 40, "product": "CAR19", "route": "edge"}])
+            for label, trog in (("no trogocytosis", False), ("trogocytosis", True))}
+    # the last snapshot carries each cell's antigen density
+    data = study.replicate(arms, lambda r: {
+        "antigen_low_end": antigen_low_cells(r), "tumor_end": r.summary["final_tumor"],
+        "remains": r.summary["final_tumor"] > 0, "escapes": r.summary.get("trogocytosis_escapes", 0),
+        "fratricide": r.summary.get("fratricide_kills", 0), "peak_cart": r.summary["peak_cart"]}, snapshots=True)
     table = data.groupby("arm", sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
     off, on = data[data["arm"] == "no trogocytosis"], data[data["arm"] == "trogocytosis"]
     p_low = stats.mannwhitneyu(on["antigen_low_end"], off["antigen_low_end"], alternative="greater").pvalue
@@ -666,7 +642,7 @@ def trogocytosis(seeds: range) -> Outcome:
 LYMPHODEPLETION = {"kind": "lymphodepletion", "day": 0.0, "duration_days": 14.0}
 
 
-def lymphodepletion(seeds: range) -> Outcome:
+def lymphodepletion(study: Study) -> Outcome:
     """Peak CAR-T expansion of one dose (12 cells on day 1) without and with lymphodepletion from
     day 0 for 14 days (the ``lymphodepletion`` treatment's default homeostatic division rate).
 
@@ -675,19 +651,14 @@ def lymphodepletion(seeds: range) -> Outcome:
     J Clin Oncol 35:1803: serum IL-15 after conditioning tracks expansion) asks for a higher peak
     with lymphodepletion (one-sided Mann-Whitney p < 0.05).
     """
-    frames, series = [], {}
-    for label, treatments in (("no lymphodepletion", []), ("lymphodepletion", [LYMPHODEPLETION])):
-        cfg = scene(dosing=[{"day": 1, "cells": 12, "product": "CAR19", "route": "edge"}], treatments=treatments)
-        runs = []
-
-        def metric(r, runs=runs):
-            runs.append(r.timeseries.set_index("day")["cart_total"])
-            return {"peak_cart": r.summary["peak_cart"], "peak_day": r.summary["peak_cart_day"],
-                    "burden": r.summary["tumor_auc_cell_days"] / 21, "eradicated": r.summary["eradicated"]}
-
-        frames.append(replicate(cfg, seeds, metric).assign(arm=label))
-        series[label] = sum(runs) / len(runs)
-    data = pd.concat(frames)
+    arms = {label: study.scene(dosing=[{"day": 1, "cells": 12, "product": "CAR19", "route": "edge"}],
+                               treatments=treatments)
+            for label, treatments in (("no lymphodepletion", []), ("lymphodepletion", [LYMPHODEPLETION]))}
+    data = study.replicate(arms, lambda r: {
+        "peak_cart": r.summary["peak_cart"], "peak_day": r.summary["peak_cart_day"],
+        "burden": r.summary["tumor_auc_cell_days"] / 21, "eradicated": r.summary["eradicated"],
+        "series": r.timeseries.set_index("day")["cart_total"]})
+    series = mean_series(data)
     table = data.groupby("arm", sort=False).agg(peak_cart=("peak_cart", "mean"), peak_day=("peak_day", "mean"),
                                                 mean_tumor_cells=("burden", "mean"),
                                                 eradicated=("eradicated", "mean")).reset_index()
@@ -704,7 +675,7 @@ def lymphodepletion(seeds: range) -> Outcome:
                    "lymphodepleting chemotherapy before the infusion raises peak CAR-T expansion (Turtle et al. "
                    "2016; Kochenderfer et al. 2017)", ok,
                    f"peak CAR-T {on.mean():.0f} with vs {off.mean():.0f} without lymphodepletion ({fold:.1f}-fold; "
-                   f"one-sided Mann-Whitney p = {p:.3g} < 0.05); {len(seeds)} runs per arm", table, fig,
+                   f"one-sided Mann-Whitney p = {p:.3g} < 0.05); {len(study.seeds)} runs per arm", table, fig,
                    {"p": p, "fold": fold})
 
 
@@ -714,7 +685,7 @@ IL12_CYTOKINE = {"IL12": {"diffusivity_um2_per_s": 5.0, "half_life_min": 60.0}}
 IL12_PAYLOAD = {"cytokine": "IL12", "inducible": False}
 
 
-def armored_car(seeds: range) -> Outcome:
+def armored_car(study: Study) -> Outcome:
     """A nodule with 20 % CD19-negative cells (no further loss), treated by a plain CD19 CAR and by
     the same CAR armored with a constitutive IL-12 payload (``products[i].armored`` defaults
     otherwise; IL-12 D = 5 µm²/s, half-life 60 min).
@@ -725,23 +696,19 @@ def armored_car(seeds: range) -> Outcome:
     Fisher exact p < 0.05) and leave fewer tumor cells at day 21 (one-sided Mann-Whitney p < 0.05)
     than the plain CAR, which leaves the antigen-negative cells.
     """
-    frames, series = [], {}
+    arms = {}
     for label, armored in (("plain CAR", None), ("IL-12 armored CAR", IL12_PAYLOAD)):
         product = {"name": "CAR19", "targets": ["CD19"], **({"armored": armored} if armored else {})}
-        cfg = scene(antigens={"CD19": {"negative_fraction": ARMORED_NEGATIVE_FRACTION, "loss_probability": 0.0}},
-                    cytokines=IL12_CYTOKINE, products=[product])
-        runs = []
-
-        def metric(r, runs=runs):
-            runs.append(r.timeseries.set_index("day")["tumor_CD19-"])
-            return {"final_tumor": r.summary["final_tumor"], "cleared": r.summary["final_tumor"] == 0,
-                    "antigen_negative_end": int(r.timeseries["tumor_CD19-"].iloc[-1]),
-                    "bystander_deaths": r.summary.get("bystander_deaths", 0), "peak_IL12_pM": r.timeseries["IL12_max"].max()}
-
-        frames.append(replicate(cfg, seeds, metric).assign(arm=label))
-        series[label] = sum(runs) / len(runs)
-    data = pd.concat(frames)
-    table = data.groupby("arm", sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
+        arms[label] = study.scene(antigens={"CD19": {"negative_fraction": ARMORED_NEGATIVE_FRACTION,
+                                                     "loss_probability": 0.0}},
+                                  cytokines=IL12_CYTOKINE, products=[product])
+    data = study.replicate(arms, lambda r: {
+        "final_tumor": r.summary["final_tumor"], "cleared": r.summary["final_tumor"] == 0,
+        "antigen_negative_end": int(r.timeseries["tumor_CD19-"].iloc[-1]),
+        "bystander_deaths": r.summary.get("bystander_deaths", 0), "peak_IL12_pM": r.timeseries["IL12_max"].max(),
+        "series": r.timeseries.set_index("day")["tumor_CD19-"]})
+    series = mean_series(data)
+    table = data.drop(columns="series").groupby("arm", sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
     plain, armored = (data[data["arm"] == k] for k in series)
     fisher = stats.fisher_exact([[armored["cleared"].sum(), (~armored["cleared"]).sum()],
                                  [plain["cleared"].sum(), (~plain["cleared"]).sum()]], alternative="greater")
