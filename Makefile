@@ -29,7 +29,7 @@ help:
 	@echo "make viz-assets  fetch the page's browser files once (needs npm), for use without internet"
 	@echo "make bench       run the speed benchmarks in benchmarks/"
 	@echo "make params      regenerate docs/parameters.md from the config schema"
-	@echo "make validation-report  rerun the validation scenarios into docs/validation.md (~4 min)"
+	@echo "make validation-report  rerun the validation scenarios at realistic scale into docs/validation.md (~15 min)"
 	@echo "make clean       remove .venv and results/"
 
 $(PY):
@@ -94,4 +94,4 @@ clean:
 	rm -rf $(VENV) results
 
 validation-report: $(STAMP)
-	$(VENV)/bin/cartsim validation-report --out docs --replicates 8
+	$(VENV)/bin/cartsim validation-report --out docs --scale realistic

@@ -12,8 +12,10 @@ def _cmd(args: argparse.Namespace) -> int:
     from cartsim.validation.scenarios import SCENARIOS
     from cartsim.validation.study import SCALES
 
-    if args.replicates < 2:
-        raise ConfigError(f"--replicates {args.replicates}: use at least 2 replicates per design point")
+    scale = SCALES[args.scale]
+    replicates = scale.replicates if args.replicates is None else args.replicates
+    if replicates < 2:
+        raise ConfigError(f"--replicates {replicates}: use at least 2 replicates per design point")
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: give a number of worker processes >= 1")
     unknown = [label for label in args.only or [] if label not in SCENARIOS]
@@ -22,8 +24,8 @@ def _cmd(args: argparse.Namespace) -> int:
     # a report of some checks, or at another scale, must not replace the full one in docs/ unless asked to
     partial = bool(args.only) or args.scale != "realistic"
     out = args.out or ("results/validation" if partial else "docs")
-    outcomes = write_report(out, replicates=args.replicates, first_seed=args.first_seed, only=args.only,
-                            scale=SCALES[args.scale], workers=args.workers or default_workers())
+    outcomes = write_report(out, replicates=replicates, first_seed=args.first_seed, only=args.only,
+                            scale=scale, workers=args.workers or default_workers())
     for o in outcomes:
         print(f"{'PASS' if o.passed else 'FAIL'}  {o.label}. {o.title}: {o.verdict}")
     print(f"report written to {out}/validation.md")
@@ -39,9 +41,9 @@ def register(sub) -> None:
                    "realistic report, else results/validation)")
     # the names of cartsim.validation.study.SCALES (not imported here: --help stays quick)
     p.add_argument("--scale", choices=["realistic", "small"], default="realistic",
-                   help="realistic (default): nodules of 10,000 tumor cells and more, doses of 100-10,000 CAR-T; "
+                   help="realistic (default): nodules of 10,000-30,000 tumor cells, doses of 12-10,000 CAR-T; "
                    "small: 400-cell nodules, doses of 1-120 CAR-T, a quick look in ~3 min")
-    p.add_argument("--replicates", type=int, default=8, help="runs per design point (default 8)")
+    p.add_argument("--replicates", type=int, help="runs per design point (default 6 at realistic scale, 8 at small)")
     p.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed+1, ...")
     p.add_argument("--workers", type=int, help="processes running the replicates (default: one per CPU); "
                    "the results do not depend on it")

@@ -25,16 +25,18 @@ def markdown_table(df) -> str:
     return "\n".join(rows)
 
 
-def write_report(out: str | Path, replicates: int = 8, first_seed: int = 0, progress: bool = True,
+def write_report(out: str | Path, replicates: int | None = None, first_seed: int = 0, progress: bool = True,
                  only: list[str] | None = None, scale: Scale = REALISTIC, workers: int = 1) -> list[Outcome]:
     """Run the scenarios with seeds ``first_seed ..`` and write ``OUT/validation.md`` and its figures.
 
     ``only``: labels of the checks to run (keys of ``SCENARIOS``, e.g. ``["4", "6b"]``); all by default.
-    ``scale``: the size of the scenes. ``workers``: processes running the replicates (1: this
+    ``scale``: the size of the scenes; ``replicates``: runs per design point (default: the
+    scale's). ``workers``: processes running the replicates (1: this
     process); the seeds fix the result whatever the number.
     """
     out = Path(out)
     figures = out / "validation"
+    replicates = scale.replicates if replicates is None else replicates
     seeds = range(first_seed, first_seed + replicates)
     chosen = [SCENARIOS[label] for label in only] if only else list(SCENARIOS.values())
     outcomes: list[Outcome] = []

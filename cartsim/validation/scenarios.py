@@ -181,8 +181,9 @@ def _escape_metrics(r) -> dict:
 
 
 #: Recurrence is a rare yes/no outcome (a quarter of runs or fewer): the escape pattern runs this
-#: many times the replicates of the others, or its size trend is lost in the binomial noise
-ESCAPE_REPLICATE_FACTOR = 3
+#: many times the replicates of the others, or its size trend is lost in the binomial noise (the
+#: realistic tumors' runs cost ~10 times more and their risks are further apart)
+ESCAPE_REPLICATE_FACTOR = {"small": 3, "realistic": 2}
 
 #: CD19 loss per tumor division by scale. Recurrence needs a CD19-negative clone before the CAR-T
 #: arrive, and the number of clones grows with the tumor's divisions: the probability is chosen so
@@ -191,7 +192,7 @@ ESCAPE_LOSS_PROBABILITY = {"small": 1e-3, "realistic": 3e-5}
 
 
 def antigen_escape(study: Study) -> Outcome:
-    seeds = range(study.seeds.start, study.seeds.start + ESCAPE_REPLICATE_FACTOR * len(study.seeds))
+    seeds = range(study.seeds.start, study.seeds.start + ESCAPE_REPLICATE_FACTOR[study.scale.name] * len(study.seeds))
     loss = ESCAPE_LOSS_PROBABILITY[study.scale.name]
     # the scene scales the cells and doses it is given: give the tumor as its small-scale share
     arms = {cells: study.scene(antigens={"CD19": {"negative_fraction": 0.0, "loss_probability": loss}},
@@ -269,12 +270,19 @@ def dual_targeting(study: Study) -> Outcome:
 
 # ----------------------------------------------------------------------------- 5. toxicity
 #: Doses (CAR-T) and initial tumors (cells) of the toxicity pattern, by scale
-TOXICITY_DESIGN = {"small": ((30, 90), (150, 1350)), "realistic": ((750, 2250), (10_000, 40_000))}
+TOXICITY_DESIGN = {"small": ((30, 90), (150, 1350)), "realistic": ((750, 2250), (10_000, 30_000))}
 
 
 def toxicity(study: Study) -> Outcome:
+    """Peak IL-6 against peak CAR-T, initial tumor and dose, in a 2 × 2 design of dose and tumor.
+
+    Serum IL-6 is what is measured in patients (Teachey et al. 2016; Hay et al. 2017): the whole
+    body's output. Its counterpart here is the amount of IL-6 in the tissue (``IL6_total``,
+    molecules), not the highest concentration at one site, which depends on how densely the
+    CAR-T crowd at one place rather than on how many there are.
+    """
     # between patients tumor burden varies far more (>100-fold) than dose (0.2-5.0e6/kg; Maude
-    # 2018): the design spans 4- to 9-fold in tumor and 3-fold in dose
+    # 2018): the design spans 3- to 9-fold in tumor and 3-fold in dose
     doses, tumors = TOXICITY_DESIGN[study.scale.name]
     f = study.scale.factor  # the scene scales what it is given: give its small-scale share
     arms = {(dose, cells): study.scene(
@@ -283,8 +291,8 @@ def toxicity(study: Study) -> Outcome:
                 dosing=[{"day": 1, "cells": dose / f, "product": "CAR19", "route": "edge"}])
             for dose in doses for cells in tumors}
     (low_dose, low_tumor), (high_dose, high_tumor) = min(arms), max(arms)
-    data = study.replicate(arms, lambda r: {"peak_IL6": r.summary["peak_IL6_pM"], "peak_cart": r.summary["peak_cart"]},
-                           key=("dose", "initial_tumor"))
+    data = study.replicate(arms, lambda r: {"peak_IL6": r.timeseries["IL6_total"].max(),
+                                            "peak_cart": r.summary["peak_cart"]}, key=("dose", "initial_tumor"))
     r_cart = stats.spearmanr(data["peak_IL6"], data["peak_cart"]).statistic
     r_tumor = stats.spearmanr(data["peak_IL6"], data["initial_tumor"]).statistic
     r_dose = stats.spearmanr(data["peak_IL6"], data["dose"]).statistic
@@ -293,10 +301,10 @@ def toxicity(study: Study) -> Outcome:
     table = data.groupby(["dose", "initial_tumor"]).mean(numeric_only=True).drop(columns="seed").reset_index()
     fig, (ax,) = _fig()
     for (dose, cells), g in data.groupby(["dose", "initial_tumor"]):
-        ax.scatter(g["peak_cart"], g["peak_IL6"], label=f"dose {dose}, tumor {cells}")
-    ax.set(xlabel="peak CAR-T", ylabel="peak IL-6 (pM)", title="IL-6 (CRS proxy)")
+        ax.scatter(g["peak_cart"], g["peak_IL6"], label=f"dose {dose:,}, tumor {cells:,}")
+    ax.set(xlabel="peak CAR-T", ylabel="peak IL-6 in the tissue (molecules)", title="IL-6 (CRS proxy)")
     ax.legend(fontsize="small")
-    return Outcome(5, "", "Toxicity", "peak IL-6 tracks peak CAR-T and tumor burden more than dose "
+    return Outcome(5, "", "Toxicity", "peak IL-6 (the tissue's total) tracks peak CAR-T and tumor burden more than dose "
                    f"(tumor {low_tumor:,}-{high_tumor:,} cells, dose {low_dose:,}-{high_dose:,} CAR-T)", ok,
                    f"Spearman ρ(IL-6, peak CAR-T) = {r_cart:.2f} (> 0.7); ρ(IL-6, tumor) = {r_tumor:.2f} vs "
                    f"|ρ(IL-6, dose)| = {abs(r_dose):.2f} (the pattern needs tumor > dose)", table, fig, outcome_extra)
@@ -345,12 +353,14 @@ def infiltration(study: Study) -> Outcome:
 
 
 # ----------------------------------------------------------------------------- 6b. dish vs tissue
-#: The base dose of pattern 6b at small scale; the treatments double it or the kill limit
-RANKED_DOSE = 6
+#: The base dose of pattern 6b (CAR-T) by scale; the treatments double it or the kill limit. Both
+#: are where a dose may fail in the dish: 1 CAR-T to 67 tumor cells (small), 1 to 100 (realistic)
+RANKED_DOSE = {"small": 6, "realistic": 100}
+#: label -> (multiple of the base dose, config sections changed)
 RANKED_TREATMENTS = {
-    "dose": {},
-    "double dose": {"dosing": [{"day": 1, "cells": 2 * RANKED_DOSE, "product": "CAR19", "route": "edge"}]},
-    "dose, kill limit 20": {"car_t": {"max_kills": 20}},
+    "dose": (1, {}),
+    "double dose": (2, {}),
+    "dose, kill limit 20": (1, {"car_t": {"max_kills": 20}}),
 }
 SPACES = {"grid": "tissue (grid)", "stirred": "stirred dish"}
 
@@ -365,11 +375,12 @@ def dish_vs_tissue(study: Study) -> Outcome:
     start. In tissue the cells must first reach the nodule from the edge and kill at its rim,
     so they divide before they exhaust and more cells, entering at more places, do better.
     """
-    n = study.scale.cells(RANKED_DOSE)
+    n = RANKED_DOSE[study.scale.name]
     names = {"dose": f"{n:,} CAR-T", "double dose": f"{2 * n:,} CAR-T", "dose, kill limit 20": f"{n:,} CAR-T, kill limit 20"}
-    arms = {(space, names[label]): study.scene(space=space, **{
-                "dosing": [{"day": 1, "cells": RANKED_DOSE, "product": "CAR19", "route": "edge"}], **change})
-            for space in SPACES for label, change in RANKED_TREATMENTS.items()}
+    # the scene scales the doses it is given: give each as its small-scale share
+    arms = {(space, names[label]): study.scene(space=space, **change, dosing=[
+                {"day": 1, "cells": times * n / study.scale.factor, "product": "CAR19", "route": "edge"}])
+            for space in SPACES for label, (times, change) in RANKED_TREATMENTS.items()}
     data = study.replicate(arms, lambda r: {"burden": r.summary["tumor_auc_cell_days"] / 21,
                                             "eradicated": r.summary["eradicated"]}, key=("space", "treatment"))
     table = (data.groupby(["space", "treatment"], sort=False)

@@ -4,7 +4,7 @@ A scenario describes its experiments at the scale of the small scenes (a 400-cel
 sites, doses of 1 to 120 CAR-T). :class:`Scale` multiplies every tumor and every dose by one
 factor and widens the tissue to fit the larger nodule, so the same scenario runs as a quick
 check (:data:`SMALL`, used by the tests) or at the scale the literature's experiments have
-(:data:`REALISTIC`: nodules of 10,000 cells and more, doses of 100 to 10,000 CAR-T; the report).
+(:data:`REALISTIC`: nodules of 10,000-30,000 cells, doses of 12 to 10,000 CAR-T; the report).
 A :class:`Study` runs the replicates of a scenario's arms on an executor, serial or parallel;
 the seeds fix the result whatever the executor.
 """
@@ -47,6 +47,9 @@ class Scale:
     name: str
     factor: int
     description: str
+    #: runs per design point unless told otherwise: realistic runs vary less (their counts are
+    #: larger), so fewer of them give the statistical tests the power 8 give the small scenes
+    replicates: int = 8
 
     def cells(self, n: float) -> int:
         """``n`` cells (or CAR-T) of a small scene, at this scale."""
@@ -72,7 +75,7 @@ class Scale:
 
 
 SMALL = Scale("small", 1, "400-cell nodules on 50×50 sites, doses of 1-120 CAR-T")
-REALISTIC = Scale("realistic", 25, "10,000-cell nodules (3,750-33,750), doses of 100-10,000 CAR-T")
+REALISTIC = Scale("realistic", 25, "nodules of 10,000-30,000 tumor cells, doses of 12-10,000 CAR-T", replicates=6)
 SCALES = {s.name: s for s in (SMALL, REALISTIC)}
 
 
