@@ -28,6 +28,13 @@ import numpy as np
 
 from cartsim import rates
 
+#: The IL-12 payload of an armored CAR, as in ``configs/armored_il12.yaml``: constitutive
+#: secretion (Yeku et al. 2017, Sci Rep 7:10541; the fractions and rates are the schema's defaults
+#: of ``products[i].armored``), and the ``cytokines:`` entry for IL-12 that it needs: a 70 kDa
+#: heterodimer, slower than IL-2 (assumed), cleared locally in an hour (assumed).
+IL12_PAYLOAD: dict = {"cytokine": "IL12", "inducible": False}
+IL12_CYTOKINE: dict = {"diffusivity_um2_per_s": 5.0, "half_life_min": 60.0}
+
 
 def region_mask(region: list[float] | None, width: int, height: int, site_um: float) -> np.ndarray | None:
     """Sites (x, y) whose centre lies in ``region`` (µm from the tissue's corner): a disc

@@ -39,6 +39,7 @@ from scipy import stats
 
 from cartsim.agents.car import CarDesign
 from cartsim.analysis.fitting import fit_hill
+from cartsim.treatments import IL12_CYTOKINE, IL12_PAYLOAD
 from cartsim.validation.study import Outcome, Study
 from cartsim.validation.study import figure as _fig
 
@@ -692,8 +693,6 @@ def lymphodepletion(study: Study) -> Outcome:
 
 # ----------------------------------------------------------------------------- 12. armored CAR
 ARMORED_NEGATIVE_FRACTION = 0.2
-IL12_CYTOKINE = {"IL12": {"diffusivity_um2_per_s": 5.0, "half_life_min": 60.0}}
-IL12_PAYLOAD = {"cytokine": "IL12", "inducible": False}
 
 
 def armored_car(study: Study) -> Outcome:
@@ -712,7 +711,7 @@ def armored_car(study: Study) -> Outcome:
         product = {"name": "CAR19", "targets": ["CD19"], **({"armored": armored} if armored else {})}
         arms[label] = study.scene(antigens={"CD19": {"negative_fraction": ARMORED_NEGATIVE_FRACTION,
                                                      "loss_probability": 0.0}},
-                                  cytokines=IL12_CYTOKINE, products=[product])
+                                  cytokines={"IL12": IL12_CYTOKINE}, products=[product])
     data = study.replicate(arms, lambda r: {
         "final_tumor": r.summary["final_tumor"], "cleared": r.summary["final_tumor"] == 0,
         "antigen_negative_end": int(r.timeseries["tumor_CD19-"].iloc[-1]),

@@ -29,6 +29,7 @@ import copy
 from typing import Any
 
 from cartsim.config import ExperimentConfig
+from cartsim.treatments import IL12_CYTOKINE, IL12_PAYLOAD
 
 #: Days between the start of the lymphodepletion window and the first infusion. Fludarabine and
 #: cyclophosphamide are given on days -5 to -3 before axicabtagene ciloleucel (ZUMA-1: Neelapu et
@@ -38,12 +39,6 @@ LYMPHODEPLETION_LEAD_DAYS = 3.0
 #: Days between a chemotherapy or radiation dose added by the page and the first infusion: half a
 #: day, as in ``configs/chemo_radiation.yaml``, so that the CAR-T meet the tumor the dose left.
 BRIDGING_LEAD_DAYS = 0.5
-#: The payload of an armored CAR switched on by the page, as in ``configs/armored_il12.yaml``:
-#: constitutive IL-12 (Yeku et al. 2017, Sci Rep 7:10541); the rest are the schema's defaults.
-IL12_PAYLOAD: dict[str, Any] = {"cytokine": "IL12", "inducible": False}
-#: The IL-12 cytokine, declared when the experiment lacks it, as in ``configs/armored_il12.yaml``:
-#: a 70 kDa heterodimer, slower than IL-2 (assumed); local clearance in an hour (assumed).
-IL12_CYTOKINE: dict[str, float] = {"diffusivity_um2_per_s": 5.0, "half_life_min": 60.0}
 
 
 def _layout(config: ExperimentConfig | dict[str, Any]) -> dict[str, Any]:
