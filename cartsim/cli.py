@@ -38,6 +38,30 @@ examples:
 
 
 
+def mechanism_lines(s: dict) -> list[str]:
+    """The summary's outcomes of the mechanisms and treatments switched on (their keys are in the
+    summary only then: :func:`cartsim.summary.mechanism_outcomes`, ``therapy_outcomes``), a line each."""
+    lines = []
+    if "memory_fraction_end" in s:
+        lines.append(f"memory CAR-T: {s['memory_fraction_end']:.0%} of the CAR-T at the end "
+                     f"(at most {s['peak_memory_cart']})")
+    if "pd1_positive_fraction_end" in s:
+        lines.append(f"PD-1+ CAR-T: {s['pd1_positive_fraction_end']:.0%} at the end "
+                     f"(at most {s['peak_pd1_positive_fraction']:.0%})")
+    if "cd4_fraction_end" in s:
+        lines.append(f"CD4 CAR-T: {s['cd4_fraction_end']:.0%} at the end")
+    if "trogocytosis_escapes" in s:
+        lines.append(f"trogocytosis: {s['trogocytosis_escapes']} tumor cells escaped with too little antigen; "
+                     f"{s['fratricide_kills']} CAR-T killed by fratricide")
+    killed = [f"{s[key]} by {words}" for key, words in (("chemo_kills", "chemotherapy"), ("radiation_kills", "radiation"),
+                                                        ("bystander_deaths", "cytokines (bystander)")) if key in s]
+    if killed:
+        lines.append(f"tumor cells killed {', '.join(killed)}")
+    if "ifng_arrests" in s:
+        lines.append(f"tumor divisions arrested by IFN-γ: {s['ifng_arrests']}")
+    return lines
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from cartsim.experiments.run import run
 
@@ -64,6 +88,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"  relapse on day {s['relapse_day']:g} ({frac:.0%} antigen-negative)")
         il6 = f"; peak IL-6 {s['peak_IL6_pM']:.3g} pM" if s["peak_IL6_pM"] is not None else ""
         print(f"  CAR-T peak {s['peak_cart']} on day {s['peak_cart_day']:g}{il6}; {s['kills_total']} kills")
+        for line in mechanism_lines(s):
+            print(f"  {line}")
         planned = sum(d.cells for d in config.dosing)
         if s.get("cells_infused") is not None and s["cells_infused"] < planned:
             print(f"  note: only {s['cells_infused']} of {planned} CAR-T fitted into free sites at infusion")

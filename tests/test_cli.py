@@ -53,6 +53,23 @@ def test_run_is_reproducible_and_seed_and_set_apply(tmp_path):
     assert yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["seed"] == 5
 
 
+def test_run_reports_the_mechanisms_switched_on(tmp_path):
+    """The printed summary names the outcomes of the mechanisms and treatments that are on, and only those."""
+    base = ["run", CONFIGS / "quickstart.yaml", "--no-plots", "--set", "time.duration_days=4"]
+    plain = cartsim(*base, "--out", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    assert "memory CAR-T" not in plain.stdout and "trogocytosis" not in plain.stdout
+    r = cartsim(*base, "--out", tmp_path / "on", "--set", "car_t.memory.enabled=true",
+                "--set", "car_t.pd1.enabled=true", "--set", "car_t.trogocytosis.enabled=true",
+                "--set", "treatments=[{kind: radiation, day: 0.5, dose_Gy: 2}]")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "on" / "summary.json").read_text())
+    assert f"memory CAR-T: {summary['memory_fraction_end']:.0%} of the CAR-T at the end" in r.stdout
+    assert f"PD-1+ CAR-T: {summary['pd1_positive_fraction_end']:.0%} at the end" in r.stdout
+    assert f"trogocytosis: {summary['trogocytosis_escapes']} tumor cells escaped" in r.stdout
+    assert summary["radiation_kills"] > 0 and f"tumor cells killed {summary['radiation_kills']} by radiation" in r.stdout
+
+
 def test_validate_ok():
     r = cartsim("validate", CONFIGS / "dual_target.yaml")
     assert r.returncode == 0 and "valid" in r.stdout
