@@ -65,8 +65,7 @@ def dose_response(study: Study) -> Outcome:
     (both shoulders seen), the curve reach at least 0.95 at the top dose (saturation), and mean
     reduction rise with log dose (Spearman ρ > 0.7).
     """
-    # the scene scales the doses it is given: give each as its small-scale share
-    arms = {dose: study.scene(dosing=[{"day": 1, "cells": dose / study.scale.factor, "product": "CAR19",
+    arms = {dose: study.scene(dosing=[{"day": 1, "cells": study.scale.small(dose), "product": "CAR19",
                                        "route": "edge"}])
             for dose in DOSE_RESPONSE_DOSES[study.scale.name]}
     doses = list(arms)
@@ -195,9 +194,8 @@ ESCAPE_LOSS_PROBABILITY = {"small": 1e-3, "realistic": 3e-5}
 def antigen_escape(study: Study) -> Outcome:
     seeds = range(study.seeds.start, study.seeds.start + ESCAPE_REPLICATE_FACTOR[study.scale.name] * len(study.seeds))
     loss = ESCAPE_LOSS_PROBABILITY[study.scale.name]
-    # the scene scales the cells and doses it is given: give the tumor as its small-scale share
     arms = {cells: study.scene(antigens={"CD19": {"negative_fraction": 0.0, "loss_probability": loss}},
-                               tumor={"initial": {"type": "nodule", "cells": cells / study.scale.factor}},
+                               tumor={"initial": {"type": "nodule", "cells": study.scale.small(cells)}},
                                dosing=[{"day": 1, "cells": 80, "product": "CAR19", "route": "edge"}])
             for cells in ESCAPE_TUMOR_SIZES[study.scale.name]}
     sizes = list(arms)
@@ -285,11 +283,11 @@ def toxicity(study: Study) -> Outcome:
     # between patients tumor burden varies far more (>100-fold) than dose (0.2-5.0e6/kg; Maude
     # 2018): the design spans 3- to 9-fold in tumor and 3-fold in dose
     doses, tumors = TOXICITY_DESIGN[study.scale.name]
-    f = study.scale.factor  # the scene scales what it is given: give its small-scale share
+    small = study.scale.small
     arms = {(dose, cells): study.scene(
-                tissue={"width": 60, "height": 60}, tumor={"initial": {"type": "nodule", "cells": cells / f}},
+                tissue={"width": 60, "height": 60}, tumor={"initial": {"type": "nodule", "cells": small(cells)}},
                 time={"duration_days": 10, "record_every_h": 6},
-                dosing=[{"day": 1, "cells": dose / f, "product": "CAR19", "route": "edge"}])
+                dosing=[{"day": 1, "cells": small(dose), "product": "CAR19", "route": "edge"}])
             for dose in doses for cells in tumors}
     (low_dose, low_tumor), (high_dose, high_tumor) = min(arms), max(arms)
     data = study.replicate(arms, lambda r: {"peak_IL6": r.timeseries["IL6_total"].max(),
@@ -378,9 +376,8 @@ def dish_vs_tissue(study: Study) -> Outcome:
     """
     n = RANKED_DOSE[study.scale.name]
     names = {"dose": f"{n:,} CAR-T", "double dose": f"{2 * n:,} CAR-T", "dose, kill limit 20": f"{n:,} CAR-T, kill limit 20"}
-    # the scene scales the doses it is given: give each as its small-scale share
     arms = {(space, names[label]): study.scene(space=space, **change, dosing=[
-                {"day": 1, "cells": times * n / study.scale.factor, "product": "CAR19", "route": "edge"}])
+                {"day": 1, "cells": study.scale.small(times * n), "product": "CAR19", "route": "edge"}])
             for space in SPACES for label, (times, change) in RANKED_TREATMENTS.items()}
     data = study.replicate(arms, lambda r: {"burden": r.summary["tumor_auc_cell_days"] / 21,
                                             "eradicated": r.summary["eradicated"]}, key=("space", "treatment"))
@@ -744,7 +741,7 @@ def armored_car(study: Study) -> Outcome:
 
 
 #: Every check, by the label of the pattern (or part of a pattern) it tests.
-SCENARIOS: dict[str, Callable[[range], Outcome]] = {
+SCENARIOS: dict[str, Callable[[Study], Outcome]] = {
     "1": dose_response, "2": kinetics, "3": antigen_escape, "4": dual_targeting, "5": toxicity,
     "6a": infiltration, "6b": dish_vs_tissue, "7": cd4_cd8_ratio, "8": persistence,
     "9": pd1_blockade, "10": trogocytosis, "11": lymphodepletion, "12": armored_car,

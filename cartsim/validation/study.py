@@ -55,6 +55,11 @@ class Scale:
         """``n`` cells (or CAR-T) of a small scene, at this scale."""
         return round(n * self.factor)
 
+    def small(self, n: float) -> float:
+        """What a scene is given for ``n`` cells (or CAR-T) at this scale: scenes take counts as
+        at small scale and scale them (a scenario that sets its design per scale gives these)."""
+        return n / self.factor
+
     def side(self, small_side: int, small_cells: int) -> int:
         """Sites per side for a tissue of ``small_side`` holding a ``small_cells`` nodule at small scale."""
         if self.factor == 1:
@@ -126,16 +131,15 @@ class Study:
         """
         single = isinstance(arms, ExperimentConfig)
         arm_list = [(None, arms)] if single else list(arms.items())
-        tasks = [(i, cfg, seed) for i, (_, cfg) in enumerate(arm_list) for seed in self.seeds]
+        tasks = [(i, cfg, seed, snapshots) for i, (_, cfg) in enumerate(arm_list) for seed in self.seeds]
         results: dict[tuple[int, int], RunResult] = {}
-        for (i, cfg, seed, _), result, error in self.executor.map_unordered(
-                _run_indexed, [(i, cfg, seed, snapshots) for i, cfg, seed in tasks]):
+        for (i, cfg, seed, _), result, error in self.executor.map_unordered(_run_indexed, tasks):
             if error is not None:
                 raise RuntimeError(f"validation run {cfg.name!r} with seed {seed} failed: {error}")
             results[i, seed] = result
         keys = (key,) if isinstance(key, str) else key
         rows = []
-        for i, seed in ((i, seed) for i, _, seed in tasks):
+        for i, _, seed, _ in tasks:
             label = arm_list[i][0]
             labels = {} if single else dict(zip(keys, label if isinstance(label, tuple) else (label,), strict=True))
             rows.append({**labels, "seed": seed, **metric(results.pop((i, seed)))})
